@@ -1,0 +1,92 @@
+"""Exact: router and auth gate. Builds the page list for the visitor's role and runs the chosen page."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from exact.accounts import needs_first_admin
+from exact.errors import DatabaseUnavailable
+from ui import auth
+from ui.feedback import show_unexpected
+from ui.runtime import get_db, get_settings
+from ui.setup_help import render_database_help
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("exact")
+
+st.set_page_config(page_title="Exact", page_icon=":material/insights:", layout="wide")
+
+
+def _pages(user) -> dict[str, list[st.Page]]:
+    browse = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/challenges.py", title="Challenges", icon=":material/emoji_events:"),
+        st.Page("pages/challenge.py", title="Challenge", icon=":material/description:", url_path="challenge"),
+        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
+    ]
+    if user is None:
+        account = [
+            st.Page("pages/login.py", title="Log in", icon=":material/login:"),
+            st.Page("pages/register.py", title="Register", icon=":material/person_add:"),
+        ]
+        return {"Exact": browse, "Account": account}
+    participate = [st.Page("pages/submit.py", title="Submit score", icon=":material/upload:")]
+    if user.is_organiser:
+        participate.append(
+            st.Page("pages/manage_challenge.py", title="Create / edit challenge", icon=":material/edit:")
+        )
+    account = [st.Page("pages/profile.py", title="Profile", icon=":material/person:")]
+    if user.is_admin:
+        account.append(st.Page("pages/users.py", title="Users", icon=":material/group:"))
+    account.append(st.Page("pages/logout.py", title="Log out", icon=":material/logout:"))
+    return {"Exact": browse, "Participate": participate, "Account": account}
+
+
+def _show_database_help(exc: BaseException) -> None:
+    # Always go through st.navigation: without it Streamlit would list every file in pages/ in the sidebar.
+    def database_unavailable() -> None:
+        render_database_help(exc)
+
+    st.navigation([st.Page(database_unavailable, title="Database unavailable")], position="hidden").run()
+
+
+def main() -> None:
+    try:
+        get_settings()
+        db = get_db()
+        first_run = needs_first_admin(db)
+    except Exception as exc:  # any start-up failure: explain what to set, no traceback
+        log.warning("database not available at start: %s", exc)
+        _show_database_help(exc)
+        return
+
+    if first_run:
+        auth.forget_user()
+        st.navigation([st.Page("pages/setup.py", title="Set up Exact", icon=":material/rocket_launch:")]).run()
+        return
+
+    try:
+        user = auth.resolve_user(db)
+    except DatabaseUnavailable as exc:
+        _show_database_help(exc)
+        return
+    st.session_state["current_user"] = user
+
+    page = st.navigation(_pages(user))
+    with st.sidebar:
+        if user is not None:
+            st.caption(f"Logged in as **{user.username}** ({user.role})")
+        else:
+            st.caption("Browsing as a visitor. Log in to submit.")
+    auth.write_pending_cookie()
+    try:
+        page.run()
+    except DatabaseUnavailable as exc:
+        render_database_help(exc)
+    except Exception as exc:
+        show_unexpected(exc, where=f"page {page.title}")
+
+
+main()

@@ -1,0 +1,135 @@
+"""SQL for api_challenge, with per-challenge statistics aggregated from api_score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+CHALLENGE_COLUMNS = "c.id, c.challenge_id, c.title, c.description, c.created_at, c.mlmodel, c.dataset, c.xaimethod"
+
+# Whitelisted ORDER BY clauses; the UI picks a key, never SQL.
+SORTS = {
+    "newest": "c.created_at DESC, c.id DESC",
+    "oldest": "c.created_at ASC, c.id ASC",
+    "participants": "participants DESC, c.created_at DESC",
+    "submissions": "submissions DESC, c.created_at DESC",
+    "best_score": "best_score DESC NULLS LAST, c.created_at DESC",
+    "title": "lower(c.title) ASC, c.id ASC",
+}
+
+_STATS_JOIN = """
+LEFT JOIN (
+    SELECT challenge_id,
+           count(DISTINCT username) AS participants,
+           count(*) AS submissions,
+           max(score) AS best_score,
+           max(created_at) AS last_submission_at
+    FROM api_score
+    GROUP BY challenge_id
+) s ON s.challenge_id = c.challenge_id
+"""
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_with_stats(
+    conn: Connection, *, search: str = "", sort: str = "newest", limit: int = 500
+) -> list[dict[str, Any]]:
+    order_by = SORTS[sort]
+    query = sa.text(
+        f"""
+        SELECT {CHALLENGE_COLUMNS},
+               COALESCE(s.participants, 0) AS participants,
+               COALESCE(s.submissions, 0) AS submissions,
+               s.best_score, s.last_submission_at
+        FROM api_challenge c
+        {_STATS_JOIN}
+        WHERE (:search = '' OR c.title ILIKE :pattern OR c.challenge_id ILIKE :pattern
+               OR c.description ILIKE :pattern)
+        ORDER BY {order_by}
+        LIMIT :limit
+        """
+    )
+    rows = conn.execute(query, {"search": search, "pattern": _like_pattern(search), "limit": limit}).mappings()
+    return [dict(row) for row in rows]
+
+
+def get(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
+    query = sa.text(
+        f"""
+        SELECT {CHALLENGE_COLUMNS},
+               COALESCE(s.participants, 0) AS participants,
+               COALESCE(s.submissions, 0) AS submissions,
+               s.best_score, s.last_submission_at
+        FROM api_challenge c
+        {_STATS_JOIN}
+        WHERE c.challenge_id = :challenge_id
+        """
+    )
+    row = conn.execute(query, {"challenge_id": challenge_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def lock(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
+    """The bare row, locked until the transaction ends (edits must not interleave)."""
+    query = sa.text(f"SELECT {CHALLENGE_COLUMNS} FROM api_challenge c WHERE c.challenge_id = :c FOR UPDATE")
+    row = conn.execute(query, {"c": challenge_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def exists(conn: Connection, challenge_id: str) -> bool:
+    query = sa.text("SELECT 1 FROM api_challenge WHERE challenge_id = :c")
+    return conn.execute(query, {"c": challenge_id}).first() is not None
+
+
+def insert(
+    conn: Connection, *, challenge_id: str, title: str, description: str, mlmodel: str, dataset: str, xaimethod: str
+) -> int:
+    query = sa.text(
+        """
+        INSERT INTO api_challenge (challenge_id, title, description, created_at, mlmodel, dataset, xaimethod)
+        VALUES (:challenge_id, :title, :description, now(), :mlmodel, :dataset, :xaimethod)
+        RETURNING id
+        """
+    )
+    params = {
+        "challenge_id": challenge_id,
+        "title": title,
+        "description": description,
+        "mlmodel": mlmodel,
+        "dataset": dataset,
+        "xaimethod": xaimethod,
+    }
+    return conn.execute(query, params).scalar_one()
+
+
+def update(
+    conn: Connection, *, challenge_id: str, title: str, description: str, mlmodel: str, dataset: str, xaimethod: str
+) -> None:
+    query = sa.text(
+        """
+        UPDATE api_challenge
+        SET title = :title, description = :description, mlmodel = :mlmodel, dataset = :dataset, xaimethod = :xaimethod
+        WHERE challenge_id = :challenge_id
+        """
+    )
+    conn.execute(
+        query,
+        {
+            "challenge_id": challenge_id,
+            "title": title,
+            "description": description,
+            "mlmodel": mlmodel,
+            "dataset": dataset,
+            "xaimethod": xaimethod,
+        },
+    )
+
+
+def count(conn: Connection) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM api_challenge")).scalar_one()

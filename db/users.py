@@ -1,0 +1,168 @@
+"""SQL for auth_user, its groups/permissions and our exact_session table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+USER_COLUMNS = (
+    "id, username, password, first_name, last_name, email, is_staff, is_superuser, is_active, last_login, date_joined"
+)
+
+# Organisers: staff, superusers, or anyone holding api.add_challenge directly or through a group.
+_HAS_ADD_CHALLENGE = """
+EXISTS (
+    SELECT 1 FROM auth_permission p
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE ct.app_label = 'api' AND p.codename = 'add_challenge'
+      AND (
+        p.id IN (SELECT permission_id FROM auth_user_user_permissions WHERE user_id = u.id)
+        OR p.id IN (
+            SELECT gp.permission_id FROM auth_group_permissions gp
+            JOIN auth_user_groups ug ON ug.group_id = gp.group_id
+            WHERE ug.user_id = u.id
+        )
+      )
+)
+"""
+
+
+def _select_users(where: str) -> sa.TextClause:
+    return sa.text(f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge FROM auth_user u WHERE {where}")
+
+
+def get_by_id(conn: Connection, user_id: int, *, for_update: bool = False) -> dict[str, Any] | None:
+    query = _select_users("u.id = :id")
+    if for_update:
+        query = sa.text(str(query) + " FOR UPDATE OF u")
+    row = conn.execute(query, {"id": user_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def get_by_username(conn: Connection, username: str) -> dict[str, Any] | None:
+    row = conn.execute(_select_users("u.username = :username"), {"username": username}).mappings().first()
+    return dict(row) if row else None
+
+
+def username_taken(conn: Connection, username: str) -> bool:
+    """Case-insensitive, so nobody can register 'Alice' beside 'alice' to impersonate them."""
+    query = sa.text("SELECT 1 FROM auth_user WHERE lower(username) = lower(:username)")
+    return conn.execute(query, {"username": username}).first() is not None
+
+
+def insert_user(
+    conn: Connection,
+    *,
+    username: str,
+    password_hash: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    is_active: bool = True,
+    date_joined: datetime | None = None,
+) -> int:
+    query = sa.text(
+        """
+        INSERT INTO auth_user (password, last_login, is_superuser, username, first_name, last_name, email,
+                               is_staff, is_active, date_joined)
+        VALUES (:password, NULL, :is_superuser, :username, :first_name, :last_name, :email,
+                :is_staff, :is_active, COALESCE(:date_joined, now()))
+        RETURNING id
+        """
+    )
+    return conn.execute(
+        query,
+        {
+            "password": password_hash,
+            "is_superuser": is_superuser,
+            "username": username,
+            "first_name": first_name,
+            "last_name": last_name,
+            "email": email,
+            "is_staff": is_staff,
+            "is_active": is_active,
+            "date_joined": date_joined,
+        },
+    ).scalar_one()
+
+
+def set_password_hash(conn: Connection, user_id: int, password_hash: str) -> None:
+    conn.execute(sa.text("UPDATE auth_user SET password = :p WHERE id = :id"), {"p": password_hash, "id": user_id})
+
+
+def touch_last_login(conn: Connection, user_id: int) -> None:
+    conn.execute(sa.text("UPDATE auth_user SET last_login = now() WHERE id = :id"), {"id": user_id})
+
+
+def update_profile(conn: Connection, user_id: int, *, first_name: str, last_name: str, email: str) -> None:
+    conn.execute(
+        sa.text("UPDATE auth_user SET first_name = :f, last_name = :l, email = :e WHERE id = :id"),
+        {"f": first_name, "l": last_name, "e": email, "id": user_id},
+    )
+
+
+def update_flags(conn: Connection, user_id: int, *, is_active: bool, is_staff: bool, is_superuser: bool) -> None:
+    conn.execute(
+        sa.text("UPDATE auth_user SET is_active = :a, is_staff = :st, is_superuser = :su WHERE id = :id"),
+        {"a": is_active, "st": is_staff, "su": is_superuser, "id": user_id},
+    )
+
+
+def list_users(conn: Connection) -> list[dict[str, Any]]:
+    query = sa.text(f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge FROM auth_user u ORDER BY u.id")
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def count_active_superusers(conn: Connection) -> int:
+    query = sa.text("SELECT count(*) FROM auth_user WHERE is_superuser AND is_active")
+    return conn.execute(query).scalar_one()
+
+
+def count_superusers(conn: Connection) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM auth_user WHERE is_superuser")).scalar_one()
+
+
+def count_users(conn: Connection) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM auth_user")).scalar_one()
+
+
+# --- sessions (exact_session) -------------------------------------------------------------------------------
+
+
+def insert_session(conn: Connection, session_id: str, user_id: int, expires_at: datetime) -> None:
+    conn.execute(
+        sa.text("INSERT INTO exact_session (id, user_id, expires_at) VALUES (:id, :uid, :exp)"),
+        {"id": session_id, "uid": user_id, "exp": expires_at},
+    )
+
+
+def get_live_session_user_id(conn: Connection, session_id: str) -> int | None:
+    query = sa.text("SELECT user_id FROM exact_session WHERE id = :id AND revoked_at IS NULL AND expires_at > now()")
+    return conn.execute(query, {"id": session_id}).scalar_one_or_none()
+
+
+def revoke_session(conn: Connection, session_id: str) -> None:
+    conn.execute(
+        sa.text("UPDATE exact_session SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
+        {"id": session_id},
+    )
+
+
+def revoke_user_sessions(conn: Connection, user_id: int, *, except_session: str | None = None) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE exact_session SET revoked_at = now() "
+            "WHERE user_id = :uid AND revoked_at IS NULL AND id IS DISTINCT FROM :keep"
+        ),
+        {"uid": user_id, "keep": except_session},
+    )
+
+
+def delete_expired_sessions(conn: Connection) -> int:
+    result = conn.execute(sa.text("DELETE FROM exact_session WHERE expires_at < now() - interval '1 day'"))
+    return result.rowcount or 0

@@ -1,0 +1,291 @@
+"""Accounts: log in, register, profile, password, user administration and the first administrator.
+
+Every function that changes something takes the acting user's id and re-reads that user from the database,
+so a role or an is_active flag changed elsewhere (Django admin, another session) takes effect immediately.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from db import users as users_sql
+from db.database import Database
+from exact import passwords
+from exact.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
+from exact.password_policy import check_password_policy
+from exact.validation import clean_email, clean_text, clean_username
+
+log = logging.getLogger(__name__)
+
+_FIRST_ADMIN_LOCK_KEY = 0x45584144  # serialises "create the first administrator"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    first_name: str
+    last_name: str
+    email: str
+    is_staff: bool
+    is_superuser: bool
+    is_active: bool
+    last_login: datetime | None
+    date_joined: datetime
+    can_add_challenge: bool = False
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.is_active and (self.is_staff or self.is_superuser or self.can_add_challenge)
+
+    @property
+    def can_submit(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_active and self.is_superuser
+
+    @property
+    def role(self) -> str:
+        if self.is_admin:
+            return "administrator"
+        if self.is_organiser:
+            return "organiser"
+        return "participant"
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.username
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> User:
+        return cls(
+            id=row["id"],
+            username=row["username"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            email=row["email"],
+            is_staff=row["is_staff"],
+            is_superuser=row["is_superuser"],
+            is_active=row["is_active"],
+            last_login=row["last_login"],
+            date_joined=row["date_joined"],
+            can_add_challenge=bool(row.get("can_add_challenge")),
+        )
+
+
+def load_active_user(conn: Connection, user_id: int | None) -> User | None:
+    """The user as the database has them now, or None when missing or deactivated."""
+    if user_id is None:
+        return None
+    row = users_sql.get_by_id(conn, user_id)
+    if row is None or not row["is_active"]:
+        return None
+    return User.from_row(row)
+
+
+def require_user(conn: Connection, actor_id: int | None, action: str) -> User:
+    user = load_active_user(conn, actor_id)
+    if user is None:
+        raise PermissionDenied(f"Please log in to {action}.")
+    return user
+
+
+def get_user(db: Database, user_id: int) -> User | None:
+    with db.connect() as conn:
+        return load_active_user(conn, user_id)
+
+
+# --- logging in -----------------------------------------------------------------------------------------------
+
+
+def authenticate(db: Database, username: str, password: str) -> User:
+    """Check credentials; unknown user, wrong password and inactive account all fail the same way, as slowly."""
+    username = (username or "").strip()
+    password = password or ""
+    with db.transaction() as conn:
+        row = users_sql.get_by_username(conn, username) if username and len(username) <= 150 else None
+        if row is None:
+            passwords.burn_time_like_check(password)
+            raise AuthenticationFailed()
+        if not passwords.check_password(password, row["password"]) or not row["is_active"]:
+            raise AuthenticationFailed()
+        if passwords.needs_rehash(row["password"]):
+            # Like Django: upgrade old work factors on a successful login.
+            users_sql.set_password_hash(conn, row["id"], passwords.make_password(password))
+        users_sql.touch_last_login(conn, row["id"])
+        row = users_sql.get_by_id(conn, row["id"])
+    return User.from_row(row)
+
+
+# --- registration and profile -----------------------------------------------------------------------------------
+
+
+def register(
+    db: Database,
+    *,
+    username: str,
+    password: str,
+    password_again: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+) -> User:
+    username = clean_username(username)
+    email = clean_email(email)
+    first_name = clean_text(first_name, field="First name", max_length=150, required=False)
+    last_name = clean_text(last_name, field="Last name", max_length=150, required=False)
+    if password != password_again:
+        raise ValidationError("The two passwords do not match.")
+    check_password_policy(password, username=username)
+    password_hash = passwords.make_password(password)
+    try:
+        with db.transaction() as conn:
+            if users_sql.username_taken(conn, username):
+                raise ValidationError(f"The username {username!r} is already taken.")
+            user_id = users_sql.insert_user(
+                conn,
+                username=username,
+                password_hash=password_hash,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+            )
+            row = users_sql.get_by_id(conn, user_id)
+    except IntegrityError:
+        # Two people registering the same name at the same moment: the unique index decides.
+        raise ValidationError(f"The username {username!r} is already taken.") from None
+    return User.from_row(row)
+
+
+def update_profile(db: Database, actor_id: int | None, *, first_name: str, last_name: str, email: str) -> User:
+    first_name = clean_text(first_name, field="First name", max_length=150, required=False)
+    last_name = clean_text(last_name, field="Last name", max_length=150, required=False)
+    email = clean_email(email)
+    with db.transaction() as conn:
+        user = require_user(conn, actor_id, "change your profile")
+        users_sql.update_profile(conn, user.id, first_name=first_name, last_name=last_name, email=email)
+        return User.from_row(users_sql.get_by_id(conn, user.id))
+
+
+def change_password(
+    db: Database,
+    actor_id: int | None,
+    *,
+    current_password: str,
+    new_password: str,
+    new_password_again: str,
+    keep_session: str | None = None,
+) -> None:
+    """Change the password and revoke every other session of the user (the current one may be kept)."""
+    with db.transaction() as conn:
+        user = require_user(conn, actor_id, "change your password")
+        row = users_sql.get_by_id(conn, user.id, for_update=True)
+        if not passwords.check_password(current_password or "", row["password"]):
+            raise ValidationError("Your current password is not correct.")
+        if new_password != new_password_again:
+            raise ValidationError("The two new passwords do not match.")
+        check_password_policy(new_password, username=user.username)
+        users_sql.set_password_hash(conn, user.id, passwords.make_password(new_password))
+        users_sql.revoke_user_sessions(conn, user.id, except_session=keep_session)
+
+
+# --- administration ---------------------------------------------------------------------------------------------
+
+
+def _require_admin(conn: Connection, actor_id: int | None) -> User:
+    user = require_user(conn, actor_id, "administer users")
+    if not user.is_admin:
+        raise PermissionDenied("Only administrators may administer users.")
+    return user
+
+
+def list_users(db: Database, actor_id: int | None) -> list[User]:
+    with db.connect() as conn:
+        _require_admin(conn, actor_id)
+        return [User.from_row(row) for row in users_sql.list_users(conn)]
+
+
+def set_user_flags(
+    db: Database, actor_id: int | None, user_id: int, *, is_active: bool, is_staff: bool, is_superuser: bool
+) -> User:
+    with db.transaction() as conn:
+        admin = _require_admin(conn, actor_id)
+        target = users_sql.get_by_id(conn, user_id, for_update=True)
+        if target is None:
+            raise NotFound("No such user.")
+        if target["id"] == admin.id and (not is_active or not is_superuser):
+            raise ValidationError("You cannot deactivate yourself or remove your own administrator rights.")
+        users_sql.update_flags(conn, user_id, is_active=is_active, is_staff=is_staff, is_superuser=is_superuser)
+        if not is_active:
+            users_sql.revoke_user_sessions(conn, user_id)
+        return User.from_row(users_sql.get_by_id(conn, user_id))
+
+
+def create_user(
+    db: Database,
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    enforce_policy: bool = True,
+) -> User:
+    """For the command line and the demo (trusted callers); the web uses ``register`` and ``create_first_admin``."""
+    username = clean_username(username)
+    email = clean_email(email)
+    if enforce_policy:
+        check_password_policy(password, username=username)
+    try:
+        with db.transaction() as conn:
+            if users_sql.username_taken(conn, username):
+                raise ValidationError(f"The username {username!r} is already taken.")
+            user_id = users_sql.insert_user(
+                conn,
+                username=username,
+                password_hash=passwords.make_password(password),
+                email=email,
+                is_staff=is_staff or is_superuser,
+                is_superuser=is_superuser,
+            )
+            return User.from_row(users_sql.get_by_id(conn, user_id))
+    except IntegrityError:
+        raise ValidationError(f"The username {username!r} is already taken.") from None
+
+
+# --- first run --------------------------------------------------------------------------------------------------
+
+
+def needs_first_admin(db: Database) -> bool:
+    with db.connect() as conn:
+        return users_sql.count_superusers(conn) == 0
+
+
+def create_first_admin(db: Database, *, username: str, password: str, password_again: str, email: str = "") -> User:
+    """Create the first superuser. Refused for good once any superuser exists (checked under a lock)."""
+    username = clean_username(username)
+    email = clean_email(email)
+    if password != password_again:
+        raise ValidationError("The two passwords do not match.")
+    check_password_policy(password, username=username)
+    password_hash = passwords.make_password(password)
+    with db.transaction() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FIRST_ADMIN_LOCK_KEY})
+        if users_sql.count_superusers(conn) > 0:
+            raise PermissionDenied("An administrator already exists; set-up is closed.")
+        if users_sql.username_taken(conn, username):
+            raise ValidationError(f"The username {username!r} is already taken.")
+        user_id = users_sql.insert_user(
+            conn, username=username, password_hash=password_hash, email=email, is_staff=True, is_superuser=True
+        )
+        return User.from_row(users_sql.get_by_id(conn, user_id))

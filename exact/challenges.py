@@ -1,0 +1,238 @@
+"""Challenges: list, read, create and edit (organisers only), with their three files."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from db import challenges as challenges_sql
+from db.database import Database
+from exact.accounts import require_user
+from exact.errors import NotFound, PermissionDenied, ValidationError
+from exact.storage import MediaStorage, UploadedFile
+from exact.validation import clean_challenge_id, clean_text
+
+# The column allows 100 characters, but files live at challenges/<id>/<kind>/<name> within 100 characters too;
+# 50 leaves file names room. Existing longer ids (created by Django) are still read and shown.
+CHALLENGE_ID_MAX_LENGTH = 50
+TITLE_MAX_LENGTH = 100
+DESCRIPTION_MAX_LENGTH = 50_000
+
+# File kinds: form label, column, folder name, accepted extensions. Files are only ever offered for download.
+FILE_KINDS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "dataset": (
+        "Dataset",
+        "dataset",
+        frozenset({".csv", ".npz", ".npy", ".zip", ".parquet", ".json", ".tar.gz", ".h5"}),
+    ),
+    "model": (
+        "Model",
+        "mlmodel",
+        frozenset({".onnx", ".pt", ".pth", ".safetensors", ".h5", ".keras", ".zip", ".json"}),
+    ),
+    "xai": ("XAI method template", "xaimethod", frozenset({".py", ".ipynb", ".zip", ".txt", ".md"})),
+}
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "participants": "Most participants",
+    "submissions": "Most submissions",
+    "best_score": "Best score",
+    "title": "Title (A-Z)",
+}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: int
+    challenge_id: str
+    title: str
+    description: str
+    created_at: datetime
+    files: dict[str, str]  # kind -> relative path ('' when none)
+    participants: int = 0
+    submissions: int = 0
+    best_score: float | None = None
+    last_submission_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Challenge:
+        return cls(
+            id=row["id"],
+            challenge_id=row["challenge_id"],
+            title=row["title"],
+            description=row["description"],
+            created_at=row["created_at"],
+            files={kind: row[column] or "" for kind, (_, column, _) in FILE_KINDS.items()},
+            participants=row.get("participants") or 0,
+            submissions=row.get("submissions") or 0,
+            best_score=row.get("best_score"),
+            last_submission_at=row.get("last_submission_at"),
+        )
+
+    def file_name(self, kind: str) -> str:
+        return self.files.get(kind, "").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ChallengeForm:
+    title: str
+    description: str
+    challenge_id: str = ""  # blank: generated from the title
+
+
+def list_challenges(db: Database, *, search: str = "", sort: str = "newest") -> list[Challenge]:
+    if sort not in challenges_sql.SORTS:
+        raise ValidationError(f"Unknown sort order {sort!r}.")
+    search = (search or "").strip()[:200]
+    with db.connect() as conn:
+        return [Challenge.from_row(r) for r in challenges_sql.list_with_stats(conn, search=search, sort=sort)]
+
+
+def get_challenge(db: Database, challenge_id: str) -> Challenge:
+    if not challenge_id or len(challenge_id) > 100:
+        raise NotFound("No such challenge.")
+    with db.connect() as conn:
+        row = challenges_sql.get(conn, challenge_id)
+    if row is None:
+        raise NotFound(f"There is no challenge {challenge_id!r}.")
+    return Challenge.from_row(row)
+
+
+def slugify(title: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title).strip("-")
+    return slug[: CHALLENGE_ID_MAX_LENGTH - 5].strip("-") or "challenge"
+
+
+def _require_organiser(conn, actor_id: int | None, action: str):
+    user = require_user(conn, actor_id, action)
+    if not user.is_organiser:
+        raise PermissionDenied("Only organisers may create or edit challenges.")
+    return user
+
+
+def _clean_form(form: ChallengeForm) -> tuple[str, str]:
+    title = clean_text(form.title, field="Title", max_length=TITLE_MAX_LENGTH)
+    description = clean_text(form.description, field="Description", max_length=DESCRIPTION_MAX_LENGTH, multiline=True)
+    return title, description
+
+
+def _check_files(storage: MediaStorage, files: dict[str, UploadedFile | None]) -> dict[str, UploadedFile]:
+    unknown = set(files) - set(FILE_KINDS)
+    if unknown:
+        raise ValidationError(f"Unknown file kind(s): {', '.join(sorted(unknown))}.")
+    present = {kind: upload for kind, upload in files.items() if upload is not None}
+    for kind, upload in present.items():
+        label, _, extensions = FILE_KINDS[kind]
+        storage.check_upload(upload, label=label, allowed_extensions=extensions)
+    return present
+
+
+def create_challenge(
+    db: Database,
+    storage: MediaStorage,
+    actor_id: int | None,
+    form: ChallengeForm,
+    files: dict[str, UploadedFile | None],
+) -> Challenge:
+    """Store the files, then the row, as one unit: if anything fails neither is left behind."""
+    title, description = _clean_form(form)
+    chosen_id = (form.challenge_id or "").strip()
+    if chosen_id:
+        challenge_id = clean_challenge_id(chosen_id, max_length=CHALLENGE_ID_MAX_LENGTH)
+    else:
+        challenge_id = slugify(title)
+    uploads = _check_files(storage, files)
+
+    with db.connect() as conn:
+        _require_organiser(conn, actor_id, "create a challenge")
+        if not chosen_id and challenges_sql.exists(conn, challenge_id):
+            challenge_id = f"{challenge_id}-{secrets.token_hex(2)}"
+        elif chosen_id and challenges_sql.exists(conn, challenge_id):
+            raise ValidationError(f"The challenge id {challenge_id!r} is already taken; choose another.")
+
+    paths = {kind: "" for kind in FILE_KINDS}
+    try:
+        with storage.staged() as staged, db.transaction() as conn:
+            _require_organiser(conn, actor_id, "create a challenge")
+            for kind, upload in uploads.items():
+                paths[kind] = staged.write(f"challenges/{challenge_id}/{kind}", upload)
+            challenges_sql.insert(
+                conn,
+                challenge_id=challenge_id,
+                title=title,
+                description=description,
+                mlmodel=paths["model"],
+                dataset=paths["dataset"],
+                xaimethod=paths["xai"],
+            )
+    except IntegrityError:
+        # Another organiser took the same id between our check and our insert; the unique key decided.
+        raise ValidationError(f"The challenge id {challenge_id!r} is already taken; choose another.") from None
+    return get_challenge(db, challenge_id)
+
+
+def update_challenge(
+    db: Database,
+    storage: MediaStorage,
+    actor_id: int | None,
+    challenge_id: str,
+    form: ChallengeForm,
+    files: dict[str, UploadedFile | None],
+    *,
+    remove: frozenset[str] = frozenset(),
+) -> Challenge:
+    """Edit title, description and files; the challenge id never changes (scores refer to it)."""
+    title, description = _clean_form(form)
+    uploads = _check_files(storage, files)
+    if remove - set(FILE_KINDS):
+        raise ValidationError("Unknown file kind to remove.")
+    replaced: list[str] = []
+    with storage.staged() as staged, db.transaction() as conn:
+        _require_organiser(conn, actor_id, "edit a challenge")
+        row = challenges_sql.lock(conn, challenge_id)
+        if row is None:
+            raise NotFound(f"There is no challenge {challenge_id!r}.")
+        current = Challenge.from_row(row)
+        paths = dict(current.files)
+        for kind in remove:
+            if paths[kind]:
+                replaced.append(paths[kind])
+            paths[kind] = ""
+        for kind, upload in uploads.items():
+            if paths[kind]:
+                replaced.append(paths[kind])
+            paths[kind] = staged.write(f"challenges/{challenge_id}/{kind}", upload)
+        challenges_sql.update(
+            conn,
+            challenge_id=challenge_id,
+            title=title,
+            description=description,
+            mlmodel=paths["model"],
+            dataset=paths["dataset"],
+            xaimethod=paths["xai"],
+        )
+    # Only after the commit: the old files are no longer referenced.
+    for relative in replaced:
+        storage.delete(relative)
+    return get_challenge(db, challenge_id)
+
+
+def file_for_download(storage: MediaStorage, challenge: Challenge, kind: str) -> Path | None:
+    """The file behind a challenge's column, if it exists inside the media root."""
+    relative = challenge.files.get(kind) or ""
+    if not relative:
+        return None
+    try:
+        path = storage.resolve(relative)
+    except ValidationError:
+        return None
+    return path if path.is_file() else None

@@ -1,0 +1,64 @@
+"""Plotly figures for leaderboards; pure functions of the service layer's data frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360, "template": "plotly_white"}
+
+
+def ranking_bar(table: pd.DataFrame, *, top: int = 25) -> go.Figure:
+    shown = table.head(top)
+    labels = [f"#{rank} {name}" for rank, name in zip(shown["rank"], shown["username"], strict=True)]
+    figure = go.Figure(
+        go.Bar(
+            x=shown["score"],
+            y=labels,
+            orientation="h",
+            text=[f"{s:.4g}" for s in shown["score"]],
+            textposition="auto",
+            marker_color="#4C78A8",
+            hovertemplate="%{y}<br>score %{x}<extra></extra>",
+        )
+    )
+    figure.update_layout(title=f"Ranking (top {len(shown)})", yaxis={"autorange": "reversed"}, **_LAYOUT)
+    return figure
+
+
+def best_over_time(progression: pd.DataFrame) -> go.Figure:
+    figure = go.Figure(
+        go.Scatter(
+            x=progression["created_at"],
+            y=progression["best_score"],
+            mode="lines+markers",
+            line_shape="hv",
+            text=progression["username"],
+            hovertemplate="%{x}<br>best %{y} by %{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(title="Best score over time", xaxis_title="submitted", yaxis_title="best score", **_LAYOUT)
+    return figure
+
+
+def score_distribution(histogram: pd.DataFrame) -> go.Figure:
+    centres = (histogram["bin_start"] + histogram["bin_end"]) / 2
+    widths = (histogram["bin_end"] - histogram["bin_start"]).where(lambda w: w > 0, None)
+    figure = go.Figure(
+        go.Bar(
+            x=centres,
+            y=histogram["count"],
+            width=widths,
+            marker_color="#72B7B2",
+            customdata=histogram[["bin_start", "bin_end"]],
+            hovertemplate="%{customdata[0]:.4g} – %{customdata[1]:.4g}: %{y} submissions<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Distribution of all submitted scores",
+        xaxis_title="score",
+        yaxis_title="submissions",
+        bargap=0.02,
+        **_LAYOUT,
+    )
+    return figure

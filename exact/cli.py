@@ -1,0 +1,144 @@
+"""``python -m exact <command>``: run the app, prepare the database, create users, load the demo."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from db.database import Database
+from db.schema import apply_schema
+from exact import PROJECT_ROOT
+from exact.config import Settings, ensure_local_secret_key, load_settings
+from exact.errors import DatabaseUnavailable, UserError
+
+log = logging.getLogger("exact")
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured server, or the embedded one (started on demand) when DATABASE_URL is unset."""
+    url = settings.database_url
+    if not url:
+        from db.embedded import start_embedded_server
+
+        url = start_embedded_server(settings.embedded_pgdata)
+    db = Database(url, pool_size=2, max_overflow=2)
+    apply_schema(db)
+    return db
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise UserError("The two passwords do not match.")
+    return first
+
+
+def cmd_init_db(settings: Settings, args: argparse.Namespace) -> int:
+    open_database(settings).dispose()
+    print("Database schema is up to date.")
+    return 0
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from exact.accounts import create_user
+
+    password = _read_password(args)
+    db = open_database(settings)
+    user = create_user(
+        db,
+        username=args.username,
+        password=password,
+        email=args.email or "",
+        is_staff=args.staff,
+        is_superuser=args.superuser,
+    )
+    print(f"Created {user.role} {user.username!r}.")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from exact.demo import load_demo
+    from exact.storage import MediaStorage
+
+    db = open_database(settings)
+    report = load_demo(db, MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes))
+    print(
+        f"Demo: {len(report.users_created)} users, {len(report.challenges_created)} challenges, "
+        f"{report.scores_created} scores created."
+    )
+    if report.password:
+        print(f"Demo users ({', '.join(report.users_created)}) log in with the password: {report.password}")
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.secret_key:
+        ensure_local_secret_key(settings.data_dir)  # created once, kept in the git-ignored data folder
+    if not settings.database_url:
+        print(f"DATABASE_URL is not set: using the embedded PostgreSQL server in {settings.embedded_pgdata}")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "app.py"),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--server.maxUploadSize",
+        str(settings.max_upload_mb),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    print(f"Exact is starting on http://localhost:{args.port}")
+    os.chdir(PROJECT_ROOT)
+    os.execv(sys.executable, command)  # noqa: S606 - our own interpreter and arguments, no shell
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m exact", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve the app (embedded PostgreSQL when DATABASE_URL is unset)")
+    run.add_argument("--port", type=int, default=8501)
+    run.set_defaults(handler=cmd_run)
+
+    init = commands.add_parser("init-db", help="apply schema.sql to the database (idempotent)")
+    init.set_defaults(handler=cmd_init_db)
+
+    create = commands.add_parser("create-user", help="create a user; asks for the password")
+    create.add_argument("username")
+    create.add_argument("--email")
+    create.add_argument("--staff", action="store_true", help="organiser: may create and edit challenges")
+    create.add_argument("--superuser", action="store_true", help="administrator (implies --staff)")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(handler=cmd_create_user)
+
+    demo = commands.add_parser("demo", help="fill the database with a small realistic demo")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return args.handler(settings, args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseUnavailable as exc:
+        print(f"error: the database is unavailable ({exc}). Check DATABASE_URL or unset it.", file=sys.stderr)
+        return 3
+    except ValueError as exc:  # bad settings
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,80 @@
+"""Settings, read from the environment (or Streamlit secrets, merged in by the UI layer).
+
+Every setting has a default that works on a fresh clone; see README "Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from exact import PROJECT_ROOT
+
+DEFAULT_MAX_UPLOAD_MB = 200
+SECRET_KEY_MIN_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    media_root: Path
+    max_upload_mb: int
+    secret_key: str | None
+    session_days: int
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {value}")
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("EXACT_DATA_DIR") or PROJECT_ROOT / ".data").resolve()
+    media_root = Path(env.get("EXACT_MEDIA_ROOT") or PROJECT_ROOT / "media").resolve()
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        data_dir=data_dir,
+        media_root=media_root,
+        max_upload_mb=_int_env(env, "EXACT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
+        secret_key=env.get("EXACT_SECRET_KEY") or None,
+        session_days=_int_env(env, "EXACT_SESSION_DAYS", 14),
+    )
+
+
+def ensure_local_secret_key(data_dir: Path) -> str:
+    """Return the secret kept in ``<data_dir>/secret_key``, creating it on first use.
+
+    Used only when no EXACT_SECRET_KEY is configured, so a local install works with no set-up
+    while the key still never lives in the code or the repository.
+    """
+    path = data_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if len(key) >= SECRET_KEY_MIN_LENGTH:
+            return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

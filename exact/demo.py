@@ -1,0 +1,164 @@
+"""A small, realistic demo: organisers, participants, three challenges with files and a month of scores.
+
+Idempotent: users and challenges that already exist are left as they are. Demo accounts get one password,
+taken from EXACT_DEMO_PASSWORD or generated, and reported to the caller (never stored in the code).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from db import challenges as challenges_sql
+from db import scores as scores_sql
+from db import users as users_sql
+from db.database import Database
+from exact import passwords
+from exact.storage import MediaStorage, UploadedFile
+
+DEMO_ORGANISER = "olivia.organiser"
+DEMO_PARTICIPANTS = ("alice", "bob", "carol", "dmitri", "eun-ji", "farah", "gustavo")
+
+_XAI_TEMPLATE = '''"""XAI method template for the {title} challenge.
+
+Implement explain(model, x) to return one relevance value per input feature, run it on every
+evaluation sample, then compute your score as described on the challenge page and submit it.
+"""
+
+import numpy as np
+
+
+def explain(model, x: np.ndarray) -> np.ndarray:
+    raise NotImplementedError("your XAI method here")
+'''
+
+_CHALLENGES = (
+    {
+        "challenge_id": "xai-tris-linear-8x8",
+        "title": "XAI-TRIS linear 8×8",
+        "difficulty": 0.82,
+        "description": (
+            "Find the **tetromino** that drives the classifier.\n\n"
+            "Each 8×8 image holds a T or an L pattern added to Gaussian noise; a small model was trained to tell "
+            "them apart. Explain its decisions: the score is the *importance mass accuracy* of your attributions "
+            "against the true pattern (higher is better, 1 is perfect).\n\n"
+            "| split | samples |\n|---|---|\n| train | 800 |\n| test | 200 |"
+        ),
+    },
+    {
+        "challenge_id": "xai-tris-xor-8x8",
+        "title": "XAI-TRIS XOR 8×8",
+        "difficulty": 0.61,
+        "description": (
+            "The class depends on **both** patterns at once (XOR), which defeats many saliency methods.\n\n"
+            "Submit the mean *EMD score* of your explanations over the evaluation set (higher is better)."
+        ),
+    },
+    {
+        "challenge_id": "tabular-credit-attribution",
+        "title": "Tabular credit scoring attribution",
+        "difficulty": 0.7,
+        "description": (
+            "A gradient-boosted model scores credit applications from 12 features, 3 of which truly matter.\n\n"
+            "Rank the features by attribution; your score is the *precision at 3* against the known "
+            "informative features."
+        ),
+    },
+)
+
+
+@dataclass
+class DemoReport:
+    users_created: list[str] = field(default_factory=list)
+    challenges_created: list[str] = field(default_factory=list)
+    scores_created: int = 0
+    password: str | None = None
+
+
+def _dataset_csv(rng: np.random.Generator, rows: int = 200, features: int = 12) -> bytes:
+    data = rng.normal(size=(rows, features))
+    labels = (data[:, 0] + 0.5 * data[:, 1] - data[:, 2] > 0).astype(int)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f"x{i}" for i in range(features)] + ["label"])
+    for row, label in zip(data, labels, strict=True):
+        writer.writerow([f"{v:.5f}" for v in row] + [int(label)])
+    return out.getvalue().encode()
+
+
+def _model_json(rng: np.random.Generator, features: int = 12) -> bytes:
+    weights = rng.normal(scale=0.1, size=features)
+    weights[:3] = [1.0, 0.5, -1.0]
+    return json.dumps({"type": "logistic-regression", "weights": weights.round(4).tolist(), "bias": 0.0}).encode()
+
+
+def load_demo(db: Database, storage: MediaStorage, *, seed: int = 7) -> DemoReport:
+    rng = np.random.default_rng(seed)
+    report = DemoReport()
+    password = os.environ.get("EXACT_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    password_hash = passwords.make_password(password)
+    now = datetime.now(UTC)
+
+    with db.transaction() as conn:
+        for index, username in enumerate((DEMO_ORGANISER, *DEMO_PARTICIPANTS)):
+            if users_sql.username_taken(conn, username):
+                continue
+            first = username.split(".")[0].split("-")[0].capitalize()
+            users_sql.insert_user(
+                conn,
+                username=username,
+                password_hash=password_hash,
+                email=f"{username}@example.org",
+                first_name=first,
+                is_staff=username == DEMO_ORGANISER,
+                date_joined=now - timedelta(days=40 - index),
+            )
+            report.users_created.append(username)
+    if report.users_created:
+        report.password = password
+
+    for offset, spec in enumerate(_CHALLENGES):
+        challenge_id = spec["challenge_id"]
+        with db.connect() as conn:
+            if challenges_sql.exists(conn, challenge_id):
+                continue
+        files = {
+            "dataset": UploadedFile(f"{challenge_id}-data.csv", _dataset_csv(rng)),
+            "model": UploadedFile(f"{challenge_id}-model.json", _model_json(rng)),
+            "xai": UploadedFile("xai_method_template.py", _XAI_TEMPLATE.format(title=spec["title"]).encode()),
+        }
+        with storage.staged() as staged, db.transaction() as conn:
+            paths = {kind: staged.write(f"challenges/{challenge_id}/{kind}", f) for kind, f in files.items()}
+            challenges_sql.insert(
+                conn,
+                challenge_id=challenge_id,
+                title=spec["title"],
+                description=spec["description"],
+                mlmodel=paths["model"],
+                dataset=paths["dataset"],
+                xaimethod=paths["xai"],
+            )
+            conn.exec_driver_sql(
+                "UPDATE api_challenge SET created_at = %s WHERE challenge_id = %s",
+                (now - timedelta(days=30 - 5 * offset), challenge_id),
+            )
+            # Each participant improves over a few attempts; skill differs per person.
+            for skill_rank, username in enumerate(DEMO_PARTICIPANTS):
+                skill = spec["difficulty"] * (1 - 0.06 * skill_rank)
+                attempts = int(rng.integers(1, 6))
+                for attempt in range(attempts):
+                    score = float(np.clip(skill * (0.85 + 0.04 * attempt) + rng.normal(scale=0.02), 0, 1))
+                    when = now - timedelta(days=float(rng.uniform(0, 25 - 5 * offset)), minutes=attempt)
+                    scores_sql.insert(
+                        conn, username=username, challenge_id=challenge_id, score=round(score, 4), created_at=when
+                    )
+                    report.scores_created += 1
+        report.challenges_created.append(challenge_id)
+    return report

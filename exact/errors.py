@@ -1,0 +1,28 @@
+"""Errors the service layer raises. Pages show ``UserError`` messages as they are; anything else is an apology."""
+
+
+class UserError(Exception):
+    """Something the user can fix; the message is safe and meant to be shown."""
+
+
+class ValidationError(UserError):
+    """Input was rejected; nothing was changed."""
+
+
+class PermissionDenied(UserError):
+    """The logged-in user (or visitor) may not do this."""
+
+
+class NotFound(UserError):
+    """The thing asked for does not exist."""
+
+
+class AuthenticationFailed(UserError):
+    """Login refused. Always the same message, whatever the cause, so accounts cannot be probed."""
+
+    def __init__(self) -> None:
+        super().__init__("Unknown username or wrong password.")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the UI shows what to check rather than a traceback."""

@@ -1,0 +1,83 @@
+"""Validators for text fields and numbers; each returns the cleaned value or raises ValidationError."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from exact.errors import ValidationError
+
+# Django's UnicodeUsernameValidator: letters, digits and @/./+/-/_ only.
+USERNAME_RE = re.compile(r"^[\w.@+-]+\Z")
+# Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+CHALLENGE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+# A plain decimal number; Python's float() would also take "1_0", "infinity" and friends.
+NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+
+
+def _has_control_chars(value: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value)
+
+
+def clean_text(
+    value: str | None, *, field: str, max_length: int, required: bool = True, multiline: bool = False
+) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationError(f"{field} is required.")
+    if len(text) > max_length:
+        raise ValidationError(f"{field} must be at most {max_length} characters (it has {len(text)}).")
+    if _has_control_chars(text) or (not multiline and ("\n" in text or "\r" in text)):
+        raise ValidationError(f"{field} contains characters that are not allowed (control characters).")
+    return text
+
+
+def clean_username(value: str | None) -> str:
+    username = clean_text(value, field="Username", max_length=150)
+    if not USERNAME_RE.match(username):
+        raise ValidationError("Username may contain only letters, digits and @ . + - _ (no spaces).")
+    return username
+
+
+def clean_email(value: str | None, *, required: bool = False) -> str:
+    email = clean_text(value, field="Email", max_length=254, required=required)
+    if email and not EMAIL_RE.match(email):
+        raise ValidationError("Email does not look like an email address.")
+    return email
+
+
+def clean_challenge_id(value: str | None, *, max_length: int) -> str:
+    challenge_id = clean_text(value, field="Challenge id", max_length=max_length)
+    if not CHALLENGE_ID_RE.match(challenge_id):
+        raise ValidationError(
+            "Challenge id may contain only letters, digits, '-' and '_', and must start with a letter or digit."
+        )
+    return challenge_id
+
+
+def clean_score(value: object) -> float:
+    """A finite float from a number or its text. Higher is better; any finite double is accepted."""
+    if isinstance(value, bool):
+        raise ValidationError("Score must be a number.")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) or value is None:
+        text = (value or "").strip()
+        if not text:
+            raise ValidationError("Score is required: enter a number such as 0.87.")
+        if text.lower() in {"nan", "+nan", "-nan"}:
+            raise ValidationError("Score must be a number; NaN is not allowed.")
+        if text.lower().lstrip("+-") in {"inf", "infinity"}:
+            raise ValidationError("Score must be finite; infinity is not allowed.")
+        if not NUMBER_RE.match(text):
+            raise ValidationError(f"Score must be a number such as 0.87, not {text[:40]!r}.")
+        number = float(text)
+    else:
+        raise ValidationError("Score must be a number.")
+    if math.isnan(number):
+        raise ValidationError("Score must be a number; NaN is not allowed.")
+    if math.isinf(number):
+        raise ValidationError("Score must be finite; infinity is not allowed.")
+    return number

@@ -1,0 +1,377 @@
+"""XAI-TRIS-style synthetic image benchmarks with known ground truth (NumPy + scipy.ndimage only).
+
+After Clark et al., "XAI-TRIS: non-linear image benchmarks to quantify false positive post-hoc attribution of
+feature importance" (reference code: github.com/braindatalab/xai-tris). This is an independent implementation;
+the formulas, defaults and file layout are documented in docs/benchmarks.md.
+
+Each sample is an H x W image (8 x 8 or 64 x 64) made of a class-dependent tetromino signal and a noise
+background. Class 0 is the T tetromino, class 1 the L tetromino (for ``xor``: equal vs. opposite signs of T and L).
+The ground-truth mask of a sample is where its signal was put: a 0/1 image of the (scaled) tetromino cells.
+
+Summary of the decisions (details in docs/benchmarks.md):
+
+* Normalisation is per sample: the signal image and the noise image are each scaled to unit Frobenius norm, then
+  ``x = alpha * s + (1 - alpha) * n`` (``linear``, ``rigid``, ``xor``) or ``x = (1 - alpha * p) * n``
+  (``multiplicative``, ``p`` the pattern image with values in [0, 1]).
+* 64 x 64: each tetromino cell becomes an 8 x 8 block (4 x 4 for ``rigid``, as in XAI-TRIS), the signal image is
+  smoothed with a Gaussian filter (sigma 1.5); the mask stays the binary, unsmoothed block pattern.
+* Inputs are float32 (computed in float64), labels int64, masks float64 with values 0 and 1.
+* Splits default to 70 / 15 / 15 % and are stratified: every split holds exactly as many class-0 as class-1 samples.
+* The same spec (seed included) gives bit-for-bit the same benchmark. The seed is therefore a secret of the server:
+  none of the published files contains it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any, Literal, get_args
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from exact.errors import ValidationError
+
+Scenario = Literal["linear", "multiplicative", "rigid", "xor"]
+Background = Literal["white", "correlated"]
+Size = Literal[8, 64]
+
+SCENARIOS: tuple[str, ...] = get_args(Scenario)
+BACKGROUNDS: tuple[str, ...] = get_args(Background)
+SIZES: tuple[int, ...] = get_args(Size)
+
+# The two tetrominoes, 3 rows x 2 columns. Class 0 = T, class 1 = L.
+T_PATTERN = np.array([[1, 0], [1, 1], [1, 0]], dtype=np.float64)
+L_PATTERN = np.array([[1, 0], [1, 0], [1, 1]], dtype=np.float64)
+PATTERNS: tuple[np.ndarray, np.ndarray] = (T_PATTERN, L_PATTERN)
+
+# Top-left corner (row, column) of T and L for the fixed-position scenarios (linear, multiplicative, xor).
+FIXED_POSITIONS: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {8: ((1, 1), (4, 5)), 64: ((8, 8), (32, 40))}
+# Side of the square block one tetromino cell becomes (64 x 64 rigid uses smaller tetrominoes, as XAI-TRIS does).
+CELL_SCALE: dict[int, int] = {8: 1, 64: 8}
+RIGID_CELL_SCALE: dict[int, int] = {8: 1, 64: 4}
+# Gaussian smoothing of the signal image at 64 x 64 (none at 8 x 8).
+PATTERN_SMOOTHING_SIGMA: dict[int, float] = {8: 0.0, 64: 1.5}
+# Default Gaussian smoothing of the correlated background (XAI-TRIS: 3 for 8 x 8, 10 for 64 x 64).
+DEFAULT_BACKGROUND_SIGMA: dict[int, float] = {8: 3.0, 64: 10.0}
+
+MIN_SAMPLES = 20
+MAX_SAMPLES: dict[int, int] = {8: 20_000, 64: 2_000}
+MAX_SMOOTHING_SIGMA = 20.0
+MAX_SEED = 2**63 - 1
+DEFAULT_SPLITS: tuple[float, float, float] = (0.7, 0.15, 0.15)
+SPLIT_NAMES: tuple[str, str, str] = ("train", "validation", "test")
+
+# Sign combinations (sign of T, sign of L) for xor; the label is 0 for equal signs and 1 for opposite ones.
+XOR_SIGNS: tuple[tuple[tuple[int, int], tuple[int, int]], tuple[tuple[int, int], tuple[int, int]]] = (
+    ((1, 1), (-1, -1)),
+    ((1, -1), (-1, 1)),
+)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """Everything that determines a benchmark. Call ``validate()`` (``generate`` does) before use.
+
+    ``smoothing_sigma`` is the Gaussian filter width of the ``correlated`` background in pixels; ``None`` means the
+    XAI-TRIS default for the size (3 for 8 x 8, 10 for 64 x 64). It is ignored for the ``white`` background.
+    """
+
+    scenario: Scenario
+    size: Size = 8
+    background: Background = "white"
+    alpha: float = 0.5
+    n_samples: int = 1000
+    seed: int = 0
+    splits: tuple[float, float, float] = DEFAULT_SPLITS
+    smoothing_sigma: float | None = None
+
+    @property
+    def background_sigma(self) -> float:
+        """The smoothing actually used for the correlated background."""
+        return DEFAULT_BACKGROUND_SIGMA[self.size] if self.smoothing_sigma is None else float(self.smoothing_sigma)
+
+    def validate(self) -> None:
+        """Raise ``ValidationError`` with a message meant for the person who filled in the form."""
+        if self.scenario not in SCENARIOS:
+            raise ValidationError(f"Unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}.")
+        if not _is_int(self.size) or self.size not in SIZES:
+            raise ValidationError(f"Image size must be 8 or 64 (pixels per side), not {self.size!r}.")
+        if self.background not in BACKGROUNDS:
+            raise ValidationError(f"Unknown background {self.background!r}; choose one of {', '.join(BACKGROUNDS)}.")
+        if not _is_real(self.alpha) or not math.isfinite(self.alpha):
+            raise ValidationError("Alpha (signal weight) must be a number strictly between 0 and 1.")
+        if not 0.0 < float(self.alpha) < 1.0:
+            raise ValidationError(f"Alpha (signal weight) must be strictly between 0 and 1, not {self.alpha}.")
+        if not _is_int(self.n_samples):
+            raise ValidationError("Number of samples must be a whole number.")
+        limit = MAX_SAMPLES[int(self.size)]
+        if not MIN_SAMPLES <= self.n_samples <= limit:
+            raise ValidationError(
+                f"Number of samples must be between {MIN_SAMPLES} and {limit:,} for {self.size}x{self.size} images "
+                f"(got {self.n_samples})."
+            )
+        if self.n_samples % 2:
+            raise ValidationError(f"Number of samples must be even so both classes are equally large (got {self.n_samples}).")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise ValidationError(f"Seed must be a whole number between 0 and {MAX_SEED}.")
+        self._validate_splits()
+        if self.smoothing_sigma is not None:
+            sigma = self.smoothing_sigma
+            if not _is_real(sigma) or not math.isfinite(sigma) or not 0.0 < sigma <= MAX_SMOOTHING_SIGMA:
+                raise ValidationError(
+                    f"Smoothing sigma must be a number above 0 and at most {MAX_SMOOTHING_SIGMA:g} pixels "
+                    "(or empty for the default)."
+                )
+
+    def _validate_splits(self) -> None:
+        splits = self.splits
+        if not isinstance(splits, tuple | list) or len(splits) != 3 or not all(_is_real(f) for f in splits):
+            raise ValidationError("Splits must be three fractions (train, validation, test), e.g. (0.7, 0.15, 0.15).")
+        if not all(math.isfinite(f) and 0.0 < f < 1.0 for f in splits):
+            raise ValidationError("Each split fraction (train, validation, test) must be strictly between 0 and 1.")
+        if not math.isclose(math.fsum(splits), 1.0, abs_tol=1e-6):
+            raise ValidationError(f"Split fractions must add up to 1 (they add up to {math.fsum(splits):g}).")
+        counts = split_counts_per_class(self.n_samples // 2, splits)
+        for name, count in zip(SPLIT_NAMES, counts, strict=True):
+            if count < 1:
+                raise ValidationError(
+                    f"The {name} split would get no sample of a class with {self.n_samples} samples; "
+                    "use more samples or a larger fraction."
+                )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (splits as a list); ``from_dict`` reads it back."""
+        return {
+            "scenario": self.scenario,
+            "size": self.size,
+            "background": self.background,
+            "alpha": self.alpha,
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+            "splits": list(self.splits),
+            "smoothing_sigma": self.smoothing_sigma,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchmarkSpec:
+        """A validated spec from ``as_dict`` output (e.g. stored JSON). Unknown keys are rejected."""
+        if not isinstance(data, dict):
+            raise ValidationError("Benchmark settings must be a mapping of names to values.")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValidationError(f"Unknown benchmark setting(s): {', '.join(map(str, unknown))}.")
+        if "scenario" not in data:
+            raise ValidationError("Benchmark settings need a scenario.")
+        values = dict(data)
+        if isinstance(values.get("splits"), list):
+            values["splits"] = tuple(values["splits"])
+        spec = cls(**values)
+        spec.validate()
+        return spec
+
+
+def split_counts_per_class(n_per_class: int, splits: tuple[float, float, float] | list[float]) -> tuple[int, int, int]:
+    """Samples of each class in (train, validation, test): validation and test rounded, train gets the rest."""
+    n_val = round(n_per_class * float(splits[1]))
+    n_test = round(n_per_class * float(splits[2]))
+    return n_per_class - n_val - n_test, n_val, n_test
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split. ``inputs`` (n, H, W) float32, ``labels`` (n,) int64, ``masks`` (n, H, W) float64 in {0, 1}."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Benchmark:
+    """A generated benchmark; the arrays are read-only."""
+
+    spec: BenchmarkSpec
+    train: Split
+    validation: Split
+    test: Split = field(repr=False)
+
+    def split(self, name: str) -> Split:
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {name!r}")
+        return getattr(self, name)
+
+    def public_training_npz(self) -> bytes:
+        """What participants download: train and validation inputs, labels and masks."""
+        return _npz_bytes(
+            x_train=self.train.inputs,
+            y_train=self.train.labels,
+            masks_train=self.train.masks,
+            x_val=self.validation.inputs,
+            y_val=self.validation.labels,
+            masks_val=self.validation.masks,
+        )
+
+    def evaluation_inputs_npz(self) -> bytes:
+        """Test inputs and labels to explain; no masks."""
+        return _npz_bytes(x_test=self.test.inputs, y_test=self.test.labels)
+
+    def evaluation_masks_npz(self) -> bytes:
+        """The private ground truth: test masks only, in the order of ``evaluation_inputs_npz``."""
+        return _npz_bytes(masks_test=self.test.masks)
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_npz(data: bytes) -> dict[str, np.ndarray]:
+    """Load npz bytes into a dict of arrays, never unpickling anything."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _scaled(pattern: np.ndarray, scale: int) -> np.ndarray:
+    return np.kron(pattern, np.ones((scale, scale))) if scale > 1 else pattern.copy()
+
+
+def _smooth_images(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian filter over the two image axes of an (n, H, W) stack, never across samples."""
+    if sigma <= 0:
+        return images
+    return gaussian_filter(images, sigma=(0.0, sigma, sigma), mode="reflect")
+
+
+def _unit_frobenius(images: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(np.einsum("nij,nij->n", images, images))
+    return images / np.where(norms > 0, norms, 1.0)[:, None, None]
+
+
+def _fixed_images(size: int, pattern_signs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, mask) images with T and L at their fixed positions, scaled by the given signs (0 = absent)."""
+    scale = CELL_SCALE[size]
+    signal = np.zeros((size, size))
+    mask = np.zeros((size, size))
+    for pattern, (row, col), sign in zip(PATTERNS, FIXED_POSITIONS[size], pattern_signs, strict=True):
+        if sign == 0:
+            continue
+        block = _scaled(pattern, scale)
+        h, w = block.shape
+        signal[row : row + h, col : col + w] += sign * block
+        mask[row : row + h, col : col + w] = np.maximum(mask[row : row + h, col : col + w], block)
+    return signal, mask
+
+
+def _class_sorted_signals(spec: BenchmarkSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unsmoothed signal images, masks and labels for all samples, class 0 first (shuffled later)."""
+    n, size = spec.n_samples, int(spec.size)
+    half = n // 2
+    labels = np.repeat(np.array([0, 1], dtype=np.int64), half)
+    signals = np.zeros((n, size, size))
+    masks = np.zeros((n, size, size))
+    if spec.scenario in ("linear", "multiplicative"):
+        for label in (0, 1):
+            signs = [1.0 if k == label else 0.0 for k in (0, 1)]
+            signal, mask = _fixed_images(size, signs)
+            signals[labels == label] = signal
+            masks[labels == label] = mask
+    elif spec.scenario == "xor":
+        for label in (0, 1):
+            start = label * half
+            for variant, signs in enumerate(XOR_SIGNS[label]):
+                # Alternate the two sign combinations within a class so each gets half of it (+-1).
+                signal, mask = _fixed_images(size, [float(s) for s in signs])
+                signals[start + variant : start + half : 2] = signal
+                masks[start + variant : start + half : 2] = mask
+    else:  # rigid: random 90-degree rotation and random position that keeps the whole tetromino inside
+        rotations = rng.integers(0, 4, size=n)
+        blocks = [[np.rot90(_scaled(PATTERNS[label], RIGID_CELL_SCALE[size]), k) for k in range(4)] for label in (0, 1)]
+        heights = np.array([[b.shape[0] for b in per_label] for per_label in blocks])[labels, rotations]
+        widths = np.array([[b.shape[1] for b in per_label] for per_label in blocks])[labels, rotations]
+        rows = rng.integers(0, size - heights + 1)
+        cols = rng.integers(0, size - widths + 1)
+        for i in range(n):
+            block = blocks[labels[i]][rotations[i]]
+            h, w = block.shape
+            signals[i, rows[i] : rows[i] + h, cols[i] : cols[i] + w] = block
+        masks[:] = signals
+    return signals, masks, labels
+
+
+def generate(spec: BenchmarkSpec) -> Benchmark:
+    """Generate the benchmark described by ``spec`` (validated first). Deterministic for a given spec."""
+    spec.validate()
+    size = int(spec.size)
+    alpha = float(spec.alpha)
+    rng = np.random.default_rng(spec.seed)
+
+    signals, masks, labels = _class_sorted_signals(spec, rng)
+    signals = _smooth_images(signals, PATTERN_SMOOTHING_SIGMA[size])
+
+    noise = rng.standard_normal((spec.n_samples, size, size))
+    if spec.background == "correlated":
+        noise = _smooth_images(noise, spec.background_sigma)
+    noise = _unit_frobenius(noise)
+
+    if spec.scenario == "multiplicative":
+        inputs = (1.0 - alpha * signals) * noise
+    else:
+        inputs = alpha * _unit_frobenius(signals) + (1.0 - alpha) * noise
+
+    # Stratified split: the same number of each class in every split, then each split shuffled.
+    counts = split_counts_per_class(spec.n_samples // 2, spec.splits)
+    per_split: list[list[np.ndarray]] = [[], [], []]
+    for label in (0, 1):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        bounds = np.cumsum((0, *counts))
+        for k in range(3):
+            per_split[k].append(members[bounds[k] : bounds[k + 1]])
+    splits = []
+    for parts in per_split:
+        order = rng.permutation(np.concatenate(parts))
+        splits.append(
+            Split(
+                inputs=_read_only(inputs[order].astype(np.float32)),
+                labels=_read_only(labels[order].copy()),
+                masks=_read_only(masks[order].copy()),
+            )
+        )
+    return Benchmark(spec=spec, train=splits[0], validation=splits[1], test=splits[2])
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def preview_samples(benchmark: Benchmark, k: int = 4) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Up to ``k`` (input, mask, label) triples from the training split, alternating classes, for a gallery.
+
+    Never draws from the test split, whose masks are private.
+    """
+    train = benchmark.train
+    k = max(0, min(int(k), len(train)))
+    by_class = [np.flatnonzero(train.labels == label) for label in (0, 1)]
+    chosen: list[int] = []
+    for i in range(k):
+        members = by_class[i % 2]
+        if i // 2 < len(members):
+            chosen.append(int(members[i // 2]))
+    return [
+        (np.array(train.inputs[i], dtype=np.float64), np.array(train.masks[i]), int(train.labels[i])) for i in chosen
+    ]

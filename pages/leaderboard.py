@@ -1,0 +1,51 @@
+"""Leaderboard: best score per user (or every submission), ranking chart, progress over time, distribution, CSV."""
+
+import streamlit as st
+
+from exact import charts
+from exact.scores import leaderboard, leaderboard_csv
+from ui.runtime import get_db
+from ui.widgets import challenge_picker
+
+db = get_db()
+st.title("Leaderboard")
+challenge = challenge_picker(db, key="leaderboard_pick")
+if challenge is None:
+    st.stop()
+
+show_all = st.toggle(
+    "Show all submissions",
+    key="leaderboard_show_all",
+    help="Off: each user's best score, ranked. On: every submission, ranked.",
+)
+board = leaderboard(db, challenge.challenge_id, show_all=show_all)
+if board.is_empty:
+    st.info("No submissions yet for this challenge.")
+    st.stop()
+
+columns = {
+    "rank": st.column_config.NumberColumn(
+        "Rank", help="Equal scores share a rank; the earlier submission is listed first."
+    ),
+    "username": "User",
+    "score": st.column_config.NumberColumn("Score" if show_all else "Best score", format="%.6g"),
+    "created_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm:ss"),
+    "submissions": "Submissions",
+}
+st.dataframe(board.table.drop(columns=["score_id"]), hide_index=True, column_config=columns)
+st.download_button(
+    "Download CSV",
+    data=leaderboard_csv(board),
+    file_name=f"leaderboard-{challenge.challenge_id}{'-all' if show_all else ''}.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click="ignore",
+)
+
+ranking_tab, time_tab, distribution_tab = st.tabs(["Ranking", "Best score over time", "Score distribution"])
+with ranking_tab:
+    st.plotly_chart(charts.ranking_bar(board.table), key="chart_ranking")
+with time_tab:
+    st.plotly_chart(charts.best_over_time(board.progression), key="chart_progress")
+with distribution_tab:
+    st.plotly_chart(charts.score_distribution(board.histogram), key="chart_distribution")

@@ -1,0 +1,104 @@
+"""Create or edit a challenge (organisers): title, id, Markdown description and the three files."""
+
+import streamlit as st
+
+from exact.challenges import (
+    CHALLENGE_ID_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    FILE_KINDS,
+    TITLE_MAX_LENGTH,
+    ChallengeForm,
+    create_challenge,
+    get_challenge,
+    list_challenges,
+    update_challenge,
+)
+from exact.storage import UploadedFile
+from ui.auth import require_login
+from ui.feedback import user_errors
+from ui.runtime import get_db, get_settings, get_storage
+
+user = require_login("create or edit challenges")
+if not user.is_organiser:
+    st.error("Only organisers may create or edit challenges.")
+    st.stop()
+
+db = get_db()
+storage = get_storage()
+limit_mb = get_settings().max_upload_mb
+st.title("Create / edit challenge")
+
+existing = {c.challenge_id: c.title for c in list_challenges(db, sort="title")}
+NEW = ""
+wanted = st.query_params.get("challenge", NEW)
+options = [NEW, *existing]
+mode = st.selectbox(
+    "Challenge",
+    options=options,
+    index=options.index(wanted) if wanted in options else 0,
+    format_func=lambda cid: "➕ New challenge" if cid == NEW else f"{existing[cid]} ({cid})",
+    key="manage_pick",
+)
+current = get_challenge(db, mode) if mode != NEW else None
+
+
+def _uploads(prefix: str) -> dict[str, UploadedFile | None]:
+    files = {}
+    for kind in FILE_KINDS:
+        upload = st.session_state.get(f"{prefix}_{kind}")
+        files[kind] = UploadedFile(name=upload.name, data=upload.getvalue()) if upload is not None else None
+    return files
+
+
+form_key = f"manage_{mode or 'new'}"
+with st.form(form_key, clear_on_submit=False):
+    title = st.text_input("Title", value=current.title if current else "", max_chars=TITLE_MAX_LENGTH)
+    if current is None:
+        challenge_id = st.text_input(
+            "Challenge id",
+            max_chars=CHALLENGE_ID_MAX_LENGTH,
+            help="Used in links and by submissions. Letters, digits, '-' and '_'. Leave blank to generate one "
+            "from the title. It cannot be changed later.",
+        )
+    else:
+        challenge_id = current.challenge_id
+        st.text_input(
+            "Challenge id", value=current.challenge_id, disabled=True, help="Fixed once created: scores refer to it."
+        )
+    description = st.text_area(
+        "Description (Markdown)",
+        value=current.description if current else "",
+        height=220,
+        max_chars=DESCRIPTION_MAX_LENGTH,
+    )
+    remove: set[str] = set()
+    for kind, (label, _, extensions) in FILE_KINDS.items():
+        st.file_uploader(
+            f"{label} ({', '.join(sorted(extensions))}; up to {limit_mb} MB)",
+            type=[ext.lstrip(".").split(".")[-1] for ext in extensions],
+            max_upload_size=limit_mb,
+            key=f"{form_key}_{kind}",
+        )
+        if current is not None and current.files.get(kind):
+            keep_label = f"Remove the current {label.lower()} ({current.file_name(kind)})"
+            if st.checkbox(keep_label, key=f"{form_key}_remove_{kind}"):
+                remove.add(kind)
+    submitted = st.form_submit_button("Create challenge" if current is None else "Save changes", type="primary")
+
+if submitted:
+    with user_errors("manage challenge"):
+        form = ChallengeForm(title=title, description=description, challenge_id=challenge_id if current is None else "")
+        if current is None:
+            saved = create_challenge(db, storage, user.id, form, _uploads(form_key))
+            st.success(f"Created challenge **{saved.title}** (`{saved.challenge_id}`).")
+        else:
+            saved = update_challenge(
+                db, storage, user.id, current.challenge_id, form, _uploads(form_key), remove=frozenset(remove)
+            )
+            st.success(f"Saved **{saved.title}**.")
+        st.page_link(
+            "pages/challenge.py", label="Open the challenge page →", query_params={"challenge": saved.challenge_id}
+        )
+
+with st.expander("Preview the description"):
+    st.markdown(description or "_Nothing to preview yet._")

@@ -1,0 +1,119 @@
+"""Helpers for the Streamlit AppTest page tests (tests/test_pages.py): finding widgets, logging in, reading the DB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from db.database import Database
+from exact.sessions import start_session
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "app.py"
+SECRET_KEY = "test-secret-key-for-the-page-tests-0123456789abcdef"
+
+VISITOR_PAGES = {
+    "pages/home.py",
+    "pages/challenges.py",
+    "pages/challenge.py",
+    "pages/leaderboard.py",
+    "pages/login.py",
+    "pages/register.py",
+}
+BROWSE_PAGES = VISITOR_PAGES - {"pages/login.py", "pages/register.py"}
+PARTICIPANT_PAGES = BROWSE_PAGES | {"pages/submit.py", "pages/profile.py", "pages/logout.py"}
+ORGANISER_PAGES = PARTICIPANT_PAGES | {"pages/manage_challenge.py"}
+SUPERUSER_PAGES = ORGANISER_PAGES | {"pages/users.py"}
+ALL_PAGES = {f"pages/{p.name}" for p in (REPO / "pages").glob("*.py") if p.name != "__init__.py"}
+
+# The title each page shows (challenge.py shows the challenge's own title).
+PAGE_TITLES = {
+    "pages/home.py": "Exact",
+    "pages/challenges.py": "Challenges",
+    "pages/leaderboard.py": "Leaderboard",
+    "pages/login.py": "Log in",
+    "pages/register.py": "Register",
+    "pages/submit.py": "Submit a score",
+    "pages/profile.py": "Profile",
+    "pages/manage_challenge.py": "Create / edit challenge",
+    "pages/users.py": "Users",
+    "pages/setup.py": "Welcome to Exact",
+}
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+def log_in_state(at: AppTest, db: Database, user_id: int) -> str:
+    """Put a real, live session of the user into the AppTest's session state (what a login leaves behind)."""
+    session_id, _cookie = start_session(db, user_id, secret_key=SECRET_KEY, days=1)
+    at.session_state["auth_user_id"] = user_id
+    at.session_state["auth_session_id"] = session_id
+    return session_id
+
+
+def run(at: AppTest) -> AppTest:
+    """Run the app and fail on any exception element (the app's own error boxes are checked by the tests)."""
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    """Open a page as its navigation link does (the link carries no query string) and run."""
+    at.query_params.clear()
+    return run(at.switch_page(page))
+
+
+def offered_pages(at: AppTest) -> set[str]:
+    """The pages the last run's st.navigation offered, as paths relative to the repository."""
+    pages = set()
+    for info in at._registered_pages.values():  # AppTest keeps the navigation registry of the last run
+        script = info.get("script_path")
+        if script:
+            pages.add(Path(str(script)).resolve().relative_to(REPO).as_posix())
+    return pages
+
+
+def title(at: AppTest) -> str:
+    assert at.title, "the page shows no title"
+    return at.title[0].value
+
+
+def one(elements: Any, label: str) -> Any:
+    """The single widget with this label (forms here use labels, not keys)."""
+    found = [element for element in elements if element.label == label]
+    assert len(found) == 1, f"expected one widget labelled {label!r}, found {[e.label for e in elements]}"
+    return found[0]
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    one(at.button, label).click()
+    return run(at)
+
+
+def values(elements: Any) -> list[str]:
+    return [str(element.value) for element in elements]
+
+
+def messages(at: AppTest) -> dict[str, list[str]]:
+    return {
+        "error": values(at.error),
+        "warning": values(at.warning),
+        "info": values(at.info),
+        "success": values(at.success),
+    }
+
+
+def scalar(db: Database, query: str, **params: Any) -> Any:
+    with db.connect() as conn:
+        return conn.execute(sa.text(query), params).scalar()
+
+
+def rows(db: Database, query: str, **params: Any) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        return [dict(row) for row in conn.execute(sa.text(query), params).mappings()]

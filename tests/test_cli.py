@@ -1,0 +1,86 @@
+"""The command line: init-db, create-user, demo, and a readable error when the database is unreachable."""
+
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from db.database import Database
+from exact import PROJECT_ROOT, passwords
+
+
+def _cli(*args, db_url, media_root, stdin="", extra_env=None):
+    env = {**os.environ, "DATABASE_URL": db_url, "EXACT_MEDIA_ROOT": str(media_root), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "exact", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+
+
+def test_init_db_create_user_and_demo(empty_db_url, media_root):
+    result = _cli("init-db", db_url=empty_db_url, media_root=media_root)
+    assert result.returncode == 0, result.stderr
+    result = _cli(
+        "create-user",
+        "olivia",
+        "--staff",
+        "--password-stdin",
+        db_url=empty_db_url,
+        media_root=media_root,
+        stdin="violet-otter-42-lamp\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "organiser 'olivia'" in result.stdout
+
+    db = Database(empty_db_url)
+    with db.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT password, is_staff, is_superuser FROM auth_user WHERE username='olivia'")
+        ).one()
+    assert row.is_staff and not row.is_superuser
+    assert row.password.split("$")[1] == "1000000" and passwords.check_password("violet-otter-42-lamp", row.password)
+
+    first = _cli("demo", db_url=empty_db_url, media_root=media_root, extra_env={"EXACT_DEMO_PASSWORD": "demo-pass-123"})
+    assert first.returncode == 0, first.stderr
+    assert "demo-pass-123" in first.stdout
+    second = _cli("demo", db_url=empty_db_url, media_root=media_root)
+    assert second.returncode == 0 and "0 users, 0 challenges, 0 scores" in second.stdout
+    with db.connect() as conn:
+        challenges = conn.execute(sa.text("SELECT challenge_id, dataset, mlmodel, xaimethod FROM api_challenge")).all()
+        users = conn.execute(sa.text("SELECT count(*) FROM auth_user")).scalar_one()
+        scores = conn.execute(
+            sa.text(
+                "SELECT count(*), count(DISTINCT username), min(created_at) < now() - interval '5 days' FROM api_score"
+            )
+        ).one()
+    db.dispose()
+    assert len(challenges) == 3 and users == 1 + 8
+    for challenge in challenges:
+        for path in challenge[1:]:
+            assert path.startswith(f"challenges/{challenge.challenge_id}/") and (media_root / path).is_file()
+    assert scores[0] > 20 and scores[1] >= 5 and scores[2]
+
+
+def test_create_user_refuses_weak_password_and_duplicates(db_url, media_root):
+    weak = _cli("create-user", "bob", "--password-stdin", db_url=db_url, media_root=media_root, stdin="short\n")
+    assert weak.returncode == 2 and "at least 8" in weak.stderr
+    ok = _cli(
+        "create-user", "bob", "--password-stdin", db_url=db_url, media_root=media_root, stdin="violet-otter-42-lamp\n"
+    )
+    assert ok.returncode == 0
+    again = _cli(
+        "create-user", "bob", "--password-stdin", db_url=db_url, media_root=media_root, stdin="violet-otter-42-lamp\n"
+    )
+    assert again.returncode == 2 and "already taken" in again.stderr
+
+
+def test_unreachable_database_is_a_readable_error(media_root):
+    result = _cli("init-db", db_url="postgresql+psycopg://nobody@127.0.0.1:1/nothing", media_root=media_root)
+    assert result.returncode == 3
+    assert "database is unavailable" in result.stderr and "Traceback" not in result.stderr

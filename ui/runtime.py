@@ -1,0 +1,70 @@
+"""Process-wide resources (settings, database, media storage), created once per server process."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import streamlit as st
+
+from db.database import Database
+from db.schema import apply_schema
+from exact.config import Settings, ensure_local_secret_key, load_settings
+from exact.storage import MediaStorage
+
+log = logging.getLogger("exact")
+
+_SECRET_NAMES = ("DATABASE_URL", "EXACT_SECRET_KEY", "EXACT_MEDIA_ROOT", "EXACT_MAX_UPLOAD_MB", "EXACT_DATA_DIR")
+
+
+def _environment_with_secrets() -> dict[str, str]:
+    """Environment variables, with Streamlit secrets (.streamlit/secrets.toml) filling the gaps."""
+    env = dict(os.environ)
+    try:
+        for name in _SECRET_NAMES:
+            if name not in env and name in st.secrets:
+                env[name] = str(st.secrets[name])
+    except (FileNotFoundError, KeyError):
+        pass
+    except Exception:  # no secrets file is the normal case; a malformed one must not stop the app
+        log.warning("could not read Streamlit secrets", exc_info=True)
+    return env
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> Settings:
+    return load_settings(_environment_with_secrets())
+
+
+@st.cache_resource(show_spinner=False)
+def _database(url: str) -> Database:
+    db = Database(url)
+    # Raises DatabaseUnavailable when unreachable; cache_resource keeps no failed result, so the next run retries.
+    apply_schema(db)
+    return db
+
+
+@st.cache_resource(show_spinner="Starting the embedded database…")
+def _embedded_url(pgdata: str) -> str:
+    from pathlib import Path
+
+    from db.embedded import start_embedded_server
+
+    return start_embedded_server(Path(pgdata))
+
+
+def get_db() -> Database:
+    settings = get_settings()
+    url = settings.database_url or _embedded_url(str(settings.embedded_pgdata))
+    return _database(url)
+
+
+def get_storage() -> MediaStorage:
+    settings = get_settings()
+    return MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes)
+
+
+@st.cache_resource(show_spinner=False)
+def get_secret_key() -> str:
+    settings = get_settings()
+    return settings.secret_key or ensure_local_secret_key(settings.data_dir)
