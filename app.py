@@ -21,26 +21,26 @@ st.set_page_config(page_title="Exact", page_icon=":material/insights:", layout="
 
 def _pages(user) -> dict[str, list[st.Page]]:
     browse = [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/challenges.py", title="Challenges", icon=":material/emoji_events:"),
-        st.Page("pages/challenge.py", title="Challenge", icon=":material/description:", url_path="challenge"),
-        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/challenges.py", title="Challenges", icon=":material/emoji_events:"),
+        st.Page("app_pages/challenge.py", title="Challenge", icon=":material/description:", url_path="challenge"),
+        st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
     ]
     if user is None:
         account = [
-            st.Page("pages/login.py", title="Log in", icon=":material/login:"),
-            st.Page("pages/register.py", title="Register", icon=":material/person_add:"),
+            st.Page("app_pages/login.py", title="Log in", icon=":material/login:"),
+            st.Page("app_pages/register.py", title="Register", icon=":material/person_add:"),
         ]
         return {"Exact": browse, "Account": account}
-    participate = [st.Page("pages/submit.py", title="Submit score", icon=":material/upload:")]
+    participate = [st.Page("app_pages/submit.py", title="Submit score", icon=":material/upload:")]
     if user.is_organiser:
         participate.append(
-            st.Page("pages/manage_challenge.py", title="Create / edit challenge", icon=":material/edit:")
+            st.Page("app_pages/manage_challenge.py", title="Create / edit challenge", icon=":material/edit:")
         )
-    account = [st.Page("pages/profile.py", title="Profile", icon=":material/person:")]
+    account = [st.Page("app_pages/profile.py", title="Profile", icon=":material/person:")]
     if user.is_admin:
-        account.append(st.Page("pages/users.py", title="Users", icon=":material/group:"))
-    account.append(st.Page("pages/logout.py", title="Log out", icon=":material/logout:"))
+        account.append(st.Page("app_pages/users.py", title="Users", icon=":material/group:"))
+    account.append(st.Page("app_pages/logout.py", title="Log out", icon=":material/logout:"))
     return {"Exact": browse, "Participate": participate, "Account": account}
 
 
@@ -64,7 +64,7 @@ def main() -> None:
 
     if first_run:
         auth.forget_user()
-        st.navigation([st.Page("pages/setup.py", title="Set up Exact", icon=":material/rocket_launch:")]).run()
+        st.navigation([st.Page("app_pages/setup.py", title="Set up Exact", icon=":material/rocket_launch:")]).run()
         return
 
     try:

@@ -122,7 +122,9 @@ class BenchmarkSpec:
                 f"(got {self.n_samples})."
             )
         if self.n_samples % 2:
-            raise ValidationError(f"Number of samples must be even so both classes are equally large (got {self.n_samples}).")
+            raise ValidationError(
+                f"Number of samples must be even so both classes are equally large (got {self.n_samples})."
+            )
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise ValidationError(f"Seed must be a whole number between 0 and {MAX_SEED}.")
         self._validate_splits()
@@ -168,9 +170,9 @@ class BenchmarkSpec:
         """A validated spec from ``as_dict`` output (e.g. stored JSON). Unknown keys are rejected."""
         if not isinstance(data, dict):
             raise ValidationError("Benchmark settings must be a mapping of names to values.")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        unknown = sorted(map(str, set(data) - set(cls.__dataclass_fields__)))
         if unknown:
-            raise ValidationError(f"Unknown benchmark setting(s): {', '.join(map(str, unknown))}.")
+            raise ValidationError(f"Unknown benchmark setting(s): {', '.join(unknown)}.")
         if "scenario" not in data:
             raise ValidationError("Benchmark settings need a scenario.")
         values = dict(data)
@@ -182,10 +184,18 @@ class BenchmarkSpec:
 
 
 def split_counts_per_class(n_per_class: int, splits: tuple[float, float, float] | list[float]) -> tuple[int, int, int]:
-    """Samples of each class in (train, validation, test): validation and test rounded, train gets the rest."""
-    n_val = round(n_per_class * float(splits[1]))
-    n_test = round(n_per_class * float(splits[2]))
-    return n_per_class - n_val - n_test, n_val, n_test
+    """Samples of each class in (train, validation, test), by largest remainder.
+
+    Each count is the exact share rounded down or up, and the three add up to ``n_per_class``; leftover samples go
+    to the splits with the largest fractional parts, ties in the order train, validation, test.
+    """
+    shares = [n_per_class * float(f) for f in splits]
+    counts = [math.floor(share + 1e-9) for share in shares]
+    leftover = n_per_class - sum(counts)
+    by_remainder = sorted(range(3), key=lambda k: (-(shares[k] - counts[k]), k))
+    for k in by_remainder[: max(0, leftover)]:
+        counts[k] += 1
+    return counts[0], counts[1], counts[2]
 
 
 @dataclass(frozen=True, eq=False)

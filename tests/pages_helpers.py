@@ -16,31 +16,31 @@ APP = REPO / "app.py"
 SECRET_KEY = "test-secret-key-for-the-page-tests-0123456789abcdef"
 
 VISITOR_PAGES = {
-    "pages/home.py",
-    "pages/challenges.py",
-    "pages/challenge.py",
-    "pages/leaderboard.py",
-    "pages/login.py",
-    "pages/register.py",
+    "app_pages/home.py",
+    "app_pages/challenges.py",
+    "app_pages/challenge.py",
+    "app_pages/leaderboard.py",
+    "app_pages/login.py",
+    "app_pages/register.py",
 }
-BROWSE_PAGES = VISITOR_PAGES - {"pages/login.py", "pages/register.py"}
-PARTICIPANT_PAGES = BROWSE_PAGES | {"pages/submit.py", "pages/profile.py", "pages/logout.py"}
-ORGANISER_PAGES = PARTICIPANT_PAGES | {"pages/manage_challenge.py"}
-SUPERUSER_PAGES = ORGANISER_PAGES | {"pages/users.py"}
-ALL_PAGES = {f"pages/{p.name}" for p in (REPO / "pages").glob("*.py") if p.name != "__init__.py"}
+BROWSE_PAGES = VISITOR_PAGES - {"app_pages/login.py", "app_pages/register.py"}
+PARTICIPANT_PAGES = BROWSE_PAGES | {"app_pages/submit.py", "app_pages/profile.py", "app_pages/logout.py"}
+ORGANISER_PAGES = PARTICIPANT_PAGES | {"app_pages/manage_challenge.py"}
+SUPERUSER_PAGES = ORGANISER_PAGES | {"app_pages/users.py"}
+ALL_PAGES = {f"app_pages/{p.name}" for p in (REPO / "pages").glob("*.py") if p.name != "__init__.py"}
 
 # The title each page shows (challenge.py shows the challenge's own title).
 PAGE_TITLES = {
-    "pages/home.py": "Exact",
-    "pages/challenges.py": "Challenges",
-    "pages/leaderboard.py": "Leaderboard",
-    "pages/login.py": "Log in",
-    "pages/register.py": "Register",
-    "pages/submit.py": "Submit a score",
-    "pages/profile.py": "Profile",
-    "pages/manage_challenge.py": "Create / edit challenge",
-    "pages/users.py": "Users",
-    "pages/setup.py": "Welcome to Exact",
+    "app_pages/home.py": "Exact",
+    "app_pages/challenges.py": "Challenges",
+    "app_pages/leaderboard.py": "Leaderboard",
+    "app_pages/login.py": "Log in",
+    "app_pages/register.py": "Register",
+    "app_pages/submit.py": "Submit a score",
+    "app_pages/profile.py": "Profile",
+    "app_pages/manage_challenge.py": "Create / edit challenge",
+    "app_pages/users.py": "Users",
+    "app_pages/setup.py": "Welcome to Exact",
 }
 
 

@@ -100,6 +100,6 @@ def require_login(action: str) -> User:
     user = current_user()
     if user is None:
         st.info(f"Please log in to {action}.")
-        st.page_link("pages/login.py", label="Log in", icon=":material/login:")
+        st.page_link("app_pages/login.py", label="Log in", icon=":material/login:")
         st.stop()
     return user

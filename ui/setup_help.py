@@ -11,10 +11,7 @@ from exact.errors import DatabaseUnavailable
 def _describe_target() -> str:
     from ui.runtime import get_settings
 
-    try:
-        settings = get_settings()
-    except Exception as exc:  # a malformed setting is itself the thing to report
-        return f"The configuration could not be read: {exc}"
+    settings = get_settings()
     if not settings.database_url:
         return f"the embedded PostgreSQL server in `{settings.embedded_pgdata}`"
     try:
@@ -25,6 +22,15 @@ def _describe_target() -> str:
 
 
 def render_database_help(exc: BaseException) -> None:
+    from ui.runtime import get_settings
+
+    try:
+        get_settings()
+    except Exception as settings_error:  # a malformed setting, not the database, is the problem
+        st.title("Exact's configuration has an error")
+        st.error(str(settings_error))
+        st.markdown("Fix the setting (environment variable or `.streamlit/secrets.toml`) and restart the app.")
+        return
     st.title("Exact cannot reach its database")
     unavailable = isinstance(exc, DatabaseUnavailable)
     st.error(

@@ -30,15 +30,21 @@ st.title("Create / edit challenge")
 
 existing = {c.challenge_id: c.title for c in list_challenges(db, sort="title")}
 NEW = ""
-wanted = st.query_params.get("challenge", NEW)
 options = [NEW, *existing]
+if "manage_next_pick" in st.session_state:  # set after a create: continue on the new challenge's edit form
+    st.session_state.manage_pick = st.session_state.pop("manage_next_pick")
+if st.session_state.get("manage_pick") not in options:
+    wanted = st.query_params.get("challenge", NEW)
+    st.session_state.manage_pick = wanted if wanted in options else NEW
 mode = st.selectbox(
     "Challenge",
     options=options,
-    index=options.index(wanted) if wanted in options else 0,
     format_func=lambda cid: "➕ New challenge" if cid == NEW else f"{existing[cid]} ({cid})",
     key="manage_pick",
 )
+if flash := st.session_state.pop("manage_flash", None):
+    st.success(flash)
+    st.page_link("app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": mode})
 current = get_challenge(db, mode) if mode != NEW else None
 
 
@@ -90,14 +96,18 @@ if submitted:
         form = ChallengeForm(title=title, description=description, challenge_id=challenge_id if current is None else "")
         if current is None:
             saved = create_challenge(db, storage, user.id, form, _uploads(form_key))
-            st.success(f"Created challenge **{saved.title}** (`{saved.challenge_id}`).")
+            # Show the new challenge's edit form, so pressing the button again cannot create a second one.
+            st.session_state.manage_flash = f"Created challenge **{saved.title}** (`{saved.challenge_id}`)."
+            st.session_state.manage_next_pick = saved.challenge_id
+            st.query_params["challenge"] = saved.challenge_id
+            st.rerun()
         else:
             saved = update_challenge(
                 db, storage, user.id, current.challenge_id, form, _uploads(form_key), remove=frozenset(remove)
             )
             st.success(f"Saved **{saved.title}**.")
         st.page_link(
-            "pages/challenge.py", label="Open the challenge page →", query_params={"challenge": saved.challenge_id}
+            "app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": saved.challenge_id}
         )
 
 with st.expander("Preview the description"):

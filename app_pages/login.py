@@ -18,6 +18,6 @@ if submitted:
         db = get_db()
         user = authenticate(db, username, password)
         log_in(db, user)
-        st.switch_page("pages/home.py")
+        st.switch_page("app_pages/home.py")
 
-st.page_link("pages/register.py", label="No account yet? Register", icon=":material/person_add:")
+st.page_link("app_pages/register.py", label="No account yet? Register", icon=":material/person_add:")

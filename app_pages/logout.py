@@ -6,4 +6,4 @@ from ui.auth import log_out
 from ui.runtime import get_db
 
 log_out(get_db())
-st.switch_page("pages/home.py")
+st.switch_page("app_pages/home.py")

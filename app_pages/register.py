@@ -32,6 +32,6 @@ if submitted:
             last_name=last_name,
         )
         log_in(db, user)
-        st.switch_page("pages/home.py")
+        st.switch_page("app_pages/home.py")
 
-st.page_link("pages/login.py", label="Already registered? Log in", icon=":material/login:")
+st.page_link("app_pages/login.py", label="Already registered? Log in", icon=":material/login:")

@@ -7,7 +7,7 @@ from exact.scores import recent_submissions, site_totals
 from ui.runtime import get_db
 
 if st.query_params.get("challenge"):  # a shared deep link to the site root goes to the challenge page
-    st.switch_page("pages/challenge.py", query_params={"challenge": st.query_params["challenge"]})
+    st.switch_page("app_pages/challenge.py", query_params={"challenge": st.query_params["challenge"]})
 
 db = get_db()
 st.title("Exact")
@@ -36,12 +36,12 @@ with latest:
         st.caption("No challenges yet.")
     for challenge in challenges:
         st.page_link(
-            "pages/challenge.py",
+            "app_pages/challenge.py",
             label=f"{challenge.title} · {challenge.participants} participants",
             query_params={"challenge": challenge.challenge_id},
             icon=":material/emoji_events:",
         )
-    st.page_link("pages/challenges.py", label="All challenges →")
+    st.page_link("app_pages/challenges.py", label="All challenges →")
 with recent:
     st.subheader("Recent submissions")
     submissions = recent_submissions(db, limit=8)

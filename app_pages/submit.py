@@ -62,7 +62,7 @@ if result is not None and result.challenge_id == challenge.challenge_id:
     cols = st.columns(2)
     with cols[0]:
         st.page_link(
-            "pages/leaderboard.py",
+            "app_pages/leaderboard.py",
             label="See the leaderboard",
             icon=":material/leaderboard:",
             query_params={"challenge": challenge.challenge_id},

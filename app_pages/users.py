@@ -15,6 +15,8 @@ if not admin.is_admin:
 
 db = get_db()
 st.title("Users")
+if flash := st.session_state.pop("users_flash", None):
+    st.success(flash)
 users = list_users(db, admin.id)
 st.dataframe(
     pd.DataFrame(
@@ -48,4 +50,6 @@ with st.form(f"user_flags_{chosen_id}"):
             updated = set_user_flags(
                 db, admin.id, chosen_id, is_active=is_active, is_staff=is_staff, is_superuser=is_superuser
             )
-            st.success(f"Saved {updated.username}: {updated.role}, {'active' if updated.is_active else 'inactive'}.")
+            state = "active" if updated.is_active else "inactive"
+            st.session_state.users_flash = f"Saved {updated.username}: {updated.role}, {state}."
+            st.rerun()  # redraw the table with the new flags

@@ -59,7 +59,9 @@ else:
         },
     )
 st.page_link(
-    "pages/leaderboard.py", label="Full leaderboard and charts →", query_params={"challenge": challenge.challenge_id}
+    "app_pages/leaderboard.py",
+    label="Full leaderboard and charts →",
+    query_params={"challenge": challenge.challenge_id},
 )
 
 st.subheader("How to submit")
@@ -70,17 +72,17 @@ st.markdown(
 )
 user = current_user()
 if user is None:
-    st.page_link("pages/login.py", label="Log in to submit", icon=":material/login:")
+    st.page_link("app_pages/login.py", label="Log in to submit", icon=":material/login:")
 else:
     st.page_link(
-        "pages/submit.py",
+        "app_pages/submit.py",
         label="Submit a score",
         icon=":material/upload:",
         query_params={"challenge": challenge.challenge_id},
     )
     if user.is_organiser:
         st.page_link(
-            "pages/manage_challenge.py",
+            "app_pages/manage_challenge.py",
             label="Edit this challenge",
             icon=":material/edit:",
             query_params={"challenge": challenge.challenge_id},

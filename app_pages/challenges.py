@@ -44,4 +44,4 @@ selection = st.dataframe(
 )
 rows = selection.selection.rows if selection else []
 if rows:
-    st.switch_page("pages/challenge.py", query_params={"challenge": challenges[rows[0]].challenge_id})
+    st.switch_page("app_pages/challenge.py", query_params={"challenge": challenges[rows[0]].challenge_id})
