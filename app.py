@@ -7,10 +7,10 @@ import logging
 import streamlit as st
 
 from exact.accounts import needs_first_admin
-from exact.errors import DatabaseUnavailable
+from exact.errors import DatabaseUnavailable, UserError
 from ui import auth
 from ui.feedback import show_unexpected
-from ui.runtime import get_db, get_settings
+from ui.runtime import ensure_worker, get_db, get_settings
 from ui.setup_help import render_database_help
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -25,6 +25,7 @@ def _pages(user) -> dict[str, list[st.Page]]:
         st.Page("app_pages/challenges.py", title="Challenges", icon=":material/emoji_events:"),
         st.Page("app_pages/challenge.py", title="Challenge", icon=":material/description:", url_path="challenge"),
         st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
+        st.Page("app_pages/result.py", title="Result", url_path="result", visibility="hidden"),
     ]
     if user is None:
         account = [
@@ -57,6 +58,7 @@ def main() -> None:
         get_settings()
         db = get_db()
         first_run = needs_first_admin(db)
+        ensure_worker()
     except Exception as exc:  # any start-up failure: explain what to set, no traceback
         log.warning("database not available at start: %s", exc)
         _show_database_help(exc)
@@ -83,6 +85,8 @@ def main() -> None:
     auth.write_pending_cookie()
     try:
         page.run()
+    except UserError as exc:  # e.g. a deep link to something missing or not yours
+        st.error(str(exc))
     except DatabaseUnavailable as exc:
         render_database_help(exc)
     except Exception as exc:

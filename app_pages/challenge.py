@@ -3,10 +3,12 @@
 import streamlit as st
 
 from exact.challenges import FILE_KINDS, file_for_download
+from exact.evaluation import get_evaluation, ground_truth_statistics
+from exact.metrics import METRICS
 from exact.scores import leaderboard
 from ui.auth import current_user
-from ui.runtime import get_db, get_storage
-from ui.widgets import challenge_picker, format_score
+from ui.runtime import get_db, get_private_storage, get_storage
+from ui.widgets import challenge_picker, format_score, leaderboard_table
 
 db = get_db()
 challenge = challenge_picker(db, key="challenge_page_pick")
@@ -42,22 +44,46 @@ for column, (kind, (label, _, _)) in zip(file_columns, FILE_KINDS.items(), stric
             )
             st.caption(f"{path.name} · {path.stat().st_size / 1024:,.1f} KB")
 
+evaluation = get_evaluation(db, challenge.challenge_id)
+if evaluation is not None:
+    st.subheader("Scored on the server")
+    st.markdown(
+        f"Submissions are attribution maps for the **{evaluation.n_samples} evaluation inputs** "
+        f"({evaluation.height}×{evaluation.width}); the server scores them against ground-truth explanations "
+        f"that never leave it. Ranked by **{METRICS[evaluation.primary_metric].label}**"
+        + (
+            f", also showing {', '.join(METRICS[m].label for m in evaluation.shown_metrics)}."
+            if evaluation.shown_metrics
+            else "."
+        )
+    )
+    inputs_path = storage.resolve(evaluation.inputs_path)
+    if inputs_path.is_file():
+        st.download_button(
+            "Download evaluation inputs",
+            data=inputs_path.read_bytes,
+            file_name=inputs_path.name,
+            key="download_evaluation_inputs",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+    if evaluation.benchmark:
+        spec = evaluation.benchmark
+        st.caption(
+            f"Generated XAI-TRIS benchmark: {spec['scenario']} scenario, {spec['size']}×{spec['size']}, "
+            f"{spec['background']} background, α = {spec['alpha']}."
+        )
+    viewer = current_user()
+    if evaluation.may_see_ground_truth(viewer):
+        with st.expander("Ground-truth statistics (organisers only)"):
+            st.json(ground_truth_statistics(db, get_private_storage(), viewer.id, challenge.challenge_id))
+
 st.subheader("Leaderboard")
 board = leaderboard(db, challenge.challenge_id)
 if board.is_empty:
     st.caption("No submissions yet: be the first.")
 else:
-    st.dataframe(
-        board.table.head(10).drop(columns=["score_id"]),
-        hide_index=True,
-        column_config={
-            "rank": "Rank",
-            "username": "User",
-            "score": st.column_config.NumberColumn("Best score", format="%.6g"),
-            "created_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
-            "submissions": "Submissions",
-        },
-    )
+    leaderboard_table(board, limit=10)
 st.page_link(
     "app_pages/leaderboard.py",
     label="Full leaderboard and charts →",
@@ -65,11 +91,19 @@ st.page_link(
 )
 
 st.subheader("How to submit")
-st.markdown(
-    "1. Download the dataset, the model and the XAI-method template above.\n"
-    "2. Implement your explanation method from the template and evaluate it on the dataset.\n"
-    "3. Submit the resulting score (higher is better) while logged in; your best score counts for the ranking."
-)
+if evaluation is None:
+    st.markdown(
+        "1. Download the dataset, the model and the XAI-method template above.\n"
+        "2. Implement your explanation method from the template and evaluate it on the dataset.\n"
+        "3. Submit the resulting score (higher is better) while logged in; your best score counts for the ranking."
+    )
+else:
+    st.markdown(
+        "1. Download the dataset (with training masks to develop your method) and the evaluation inputs.\n"
+        "2. Run your XAI method on every evaluation input and save the attribution maps with NumPy.\n"
+        "3. Check them offline with `python -m exact evaluate --masks … --attributions …` on your own data, then "
+        "upload them while logged in: the server scores them and your best score is ranked."
+    )
 user = current_user()
 if user is None:
     st.page_link("app_pages/login.py", label="Log in to submit", icon=":material/login:")

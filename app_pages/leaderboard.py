@@ -5,7 +5,7 @@ import streamlit as st
 from exact import charts
 from exact.scores import leaderboard, leaderboard_csv
 from ui.runtime import get_db
-from ui.widgets import challenge_picker
+from ui.widgets import challenge_picker, leaderboard_table
 
 db = get_db()
 st.title("Leaderboard")
@@ -21,18 +21,10 @@ show_all = st.toggle(
 board = leaderboard(db, challenge.challenge_id, show_all=show_all)
 if board.is_empty:
     st.info("No submissions yet for this challenge.")
+    leaderboard_table(board)  # a ground-truth challenge still shows its baselines
     st.stop()
 
-columns = {
-    "rank": st.column_config.NumberColumn(
-        "Rank", help="Equal scores share a rank; the earlier submission is listed first."
-    ),
-    "username": "User",
-    "score": st.column_config.NumberColumn("Score" if show_all else "Best score", format="%.6g"),
-    "created_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm:ss"),
-    "submissions": "Submissions",
-}
-st.dataframe(board.table.drop(columns=["score_id"]), hide_index=True, column_config=columns)
+leaderboard_table(board)
 st.download_button(
     "Download CSV",
     data=leaderboard_csv(board),

@@ -13,10 +13,12 @@ from exact.challenges import (
     list_challenges,
     update_challenge,
 )
+from exact.evaluation import get_evaluation, score_waiting_baselines
 from exact.storage import UploadedFile
 from ui.auth import require_login
+from ui.evaluation_form import evaluation_section
 from ui.feedback import user_errors
-from ui.runtime import get_db, get_settings, get_storage
+from ui.runtime import get_db, get_private_storage, get_settings, get_storage
 
 user = require_login("create or edit challenges")
 if not user.is_organiser:
@@ -55,6 +57,17 @@ def _uploads(prefix: str) -> dict[str, UploadedFile | None]:
         files[kind] = UploadedFile(name=upload.name, data=upload.getvalue()) if upload is not None else None
     return files
 
+
+build_evaluation = None
+if current is None:
+    build_evaluation = evaluation_section(get_private_storage(), max_bytes=storage.max_bytes)
+else:
+    evaluation = get_evaluation(db, current.challenge_id)
+    if evaluation is not None:
+        st.info(
+            f"Scored on the server from uploaded attributions ({evaluation.n_samples} samples of "
+            f"{evaluation.height}×{evaluation.width}). The evaluation set cannot be changed after creation."
+        )
 
 form_key = f"manage_{mode or 'new'}"
 with st.form(form_key, clear_on_submit=False):
@@ -95,7 +108,18 @@ if submitted:
     with user_errors("manage challenge"):
         form = ChallengeForm(title=title, description=description, challenge_id=challenge_id if current is None else "")
         if current is None:
-            saved = create_challenge(db, storage, user.id, form, _uploads(form_key))
+            choice = build_evaluation() if build_evaluation else None
+            with st.spinner("Creating the challenge…"):
+                saved = create_challenge(db, storage, user.id, form, _uploads(form_key), evaluation=choice)
+            if choice is not None and get_evaluation(db, saved.challenge_id).scored_inline:
+                bar = st.progress(0.0, text="Scoring the baselines…")
+                score_waiting_baselines(
+                    db,
+                    storage,
+                    get_private_storage(),
+                    saved.challenge_id,
+                    progress=lambda done, total: bar.progress(done / total, text=f"Baseline {done} of {total}"),
+                )
             # Show the new challenge's edit form, so pressing the button again cannot create a second one.
             st.session_state.manage_flash = f"Created challenge **{saved.title}** (`{saved.challenge_id}`)."
             st.session_state.manage_next_pick = saved.challenge_id

@@ -6,7 +6,7 @@ from exact.accounts import create_first_admin
 from exact.demo import load_demo
 from ui.auth import log_in
 from ui.feedback import user_errors
-from ui.runtime import get_db, get_storage
+from ui.runtime import get_db, get_private_storage, get_storage
 
 st.title("Welcome to Exact")
 st.markdown(
@@ -29,6 +29,6 @@ if submitted:
         admin = create_first_admin(db, username=username, password=password, password_again=password_again, email=email)
         if with_demo:
             with st.spinner("Loading the demo…"):
-                load_demo(db, get_storage())
+                load_demo(db, get_storage(), get_private_storage())
         log_in(db, admin)
         st.rerun()

@@ -5,7 +5,9 @@ import uuid
 
 import streamlit as st
 
+from exact.evaluation import get_evaluation
 from exact.scores import submit_score
+from ui.attribution_form import attribution_submission
 from ui.auth import require_login
 from ui.feedback import user_errors
 from ui.runtime import get_db
@@ -16,6 +18,10 @@ db = get_db()
 st.title("Submit a score")
 challenge = challenge_picker(db, key="submit_pick")
 if challenge is None:
+    st.stop()
+evaluation = get_evaluation(db, challenge.challenge_id)
+if evaluation is not None:  # scored on the server: attributions, never a typed-in number
+    attribution_submission(db, user, challenge, evaluation)
     st.stop()
 
 # One key per filled-in form: a double click (or a retry) re-sends the same key and stores one row only.

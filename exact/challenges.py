@@ -16,6 +16,7 @@ from db import challenges as challenges_sql
 from db.database import Database
 from exact.accounts import require_user
 from exact.errors import NotFound, PermissionDenied, ValidationError
+from exact.evaluation import PreparedEvaluation, clean_metric_choice, store_evaluation
 from exact.storage import MediaStorage, UploadedFile
 from exact.validation import clean_challenge_id, clean_text
 
@@ -136,15 +137,35 @@ def _check_files(storage: MediaStorage, files: dict[str, UploadedFile | None]) -
     return present
 
 
+@dataclass(frozen=True)
+class EvaluationChoice:
+    """A ground-truth evaluation set to attach at creation, and how to rank by it."""
+
+    prepared: PreparedEvaluation
+    private: MediaStorage
+    primary_metric: str = "emd"
+    shown_metrics: tuple[str, ...] = ()
+
+
 def create_challenge(
     db: Database,
     storage: MediaStorage,
     actor_id: int | None,
     form: ChallengeForm,
     files: dict[str, UploadedFile | None],
+    *,
+    evaluation: EvaluationChoice | None = None,
 ) -> Challenge:
-    """Store the files, then the row, as one unit: if anything fails neither is left behind."""
+    """Store the files, then the rows, as one unit: if anything fails nothing is left behind.
+
+    With ``evaluation``, the public evaluation inputs, the private masks, the evaluation row and the baseline
+    submissions (queued, scored right after) are part of the same unit.
+    """
     title, description = _clean_form(form)
+    if evaluation is not None:
+        primary, shown = clean_metric_choice(evaluation.primary_metric, evaluation.shown_metrics)
+        if files.get("dataset") is None and evaluation.prepared.dataset_file is not None:
+            files = {**files, "dataset": evaluation.prepared.dataset_file}
     chosen_id = (form.challenge_id or "").strip()
     if chosen_id:
         challenge_id = clean_challenge_id(chosen_id, max_length=CHALLENGE_ID_MAX_LENGTH)
@@ -160,9 +181,10 @@ def create_challenge(
             raise ValidationError(f"The challenge id {challenge_id!r} is already taken; choose another.")
 
     paths = {kind: "" for kind in FILE_KINDS}
+    private_store = evaluation.private if evaluation is not None else storage
     try:
-        with storage.staged() as staged, db.transaction() as conn:
-            _require_organiser(conn, actor_id, "create a challenge")
+        with storage.staged() as staged, private_store.staged() as private_staged, db.transaction() as conn:
+            organiser = _require_organiser(conn, actor_id, "create a challenge")
             for kind, upload in uploads.items():
                 paths[kind] = staged.write(f"challenges/{challenge_id}/{kind}", upload)
             challenges_sql.insert(
@@ -174,6 +196,11 @@ def create_challenge(
                 dataset=paths["dataset"],
                 xaimethod=paths["xai"],
             )
+            if evaluation is not None:
+                store_evaluation(
+                    conn, staged, private_staged, challenge_id=challenge_id, prepared=evaluation.prepared,
+                    primary_metric=primary, shown_metrics=shown, created_by=organiser.id,
+                )
     except IntegrityError:
         # Another organiser took the same id between our check and our insert; the unique key decided.
         raise ValidationError(f"The challenge id {challenge_id!r} is already taken; choose another.") from None

@@ -62,3 +62,42 @@ def score_distribution(histogram: pd.DataFrame) -> go.Figure:
         **_LAYOUT,
     )
     return figure
+
+
+def image_grid(rows: list[list[tuple[str, object]]], *, height_per_row: int = 190) -> go.Figure:
+    """A grid of heatmaps: ``rows`` of (title, 2-D array or None) cells; None leaves the cell empty."""
+    from plotly.subplots import make_subplots
+
+    n_rows = len(rows)
+    n_cols = max(len(row) for row in rows)
+    titles = [title for row in rows for title, _ in row]
+    figure = make_subplots(
+        rows=n_rows, cols=n_cols, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.08
+    )
+    for r, row in enumerate(rows, start=1):
+        for c, (_, image) in enumerate(row, start=1):
+            if image is None:
+                continue
+            figure.add_trace(go.Heatmap(z=image, colorscale="RdBu_r", showscale=False, zmid=0), row=r, col=c)
+            figure.update_yaxes(
+                autorange="reversed",
+                scaleanchor=f"x{'' if (r - 1) * n_cols + c == 1 else (r - 1) * n_cols + c}",
+                showticklabels=False,
+                row=r,
+                col=c,
+            )
+            figure.update_xaxes(showticklabels=False, row=r, col=c)
+    figure.update_layout(
+        height=height_per_row * n_rows + 40, margin={"l": 5, "r": 5, "t": 30, "b": 5}, template="plotly_white"
+    )
+    figure.update_annotations(font_size=11)
+    return figure
+
+
+def per_sample_violin(frame: pd.DataFrame) -> go.Figure:
+    """Distribution of per-sample scores, one violin per metric."""
+    figure = go.Figure()
+    for label, values in frame.groupby("metric", sort=False)["value"]:
+        figure.add_trace(go.Violin(y=values, name=label, box_visible=True, meanline_visible=True, points=False))
+    figure.update_layout(title="Per-sample scores", showlegend=False, yaxis_title="score", **_LAYOUT)
+    return figure

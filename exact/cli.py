@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -67,13 +68,76 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from exact.storage import MediaStorage
 
     db = open_database(settings)
-    report = load_demo(db, MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes))
+    report = load_demo(
+        db,
+        MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes),
+        MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes),
+    )
     print(
         f"Demo: {len(report.users_created)} users, {len(report.challenges_created)} challenges, "
         f"{report.scores_created} scores created."
     )
     if report.password:
         print(f"Demo users ({', '.join(report.users_created)}) log in with the password: {report.password}")
+    return 0
+
+
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """Score attributions against masks offline, with the server's own scorer and validators."""
+    import json
+    from pathlib import Path
+
+    from exact import arrays, metrics
+
+    limit = settings.max_upload_bytes * 8  # local files: generous, but still bounded
+    masks_path, attributions_path = Path(args.masks), Path(args.attributions)
+    for path in (masks_path, attributions_path):
+        if not path.is_file():
+            raise UserError(f"No such file: {path}")
+    masks = arrays.validate_masks(
+        arrays.load_array_file(
+            masks_path.read_bytes(),
+            name=masks_path.name,
+            max_bytes=limit,
+            key="masks" if masks_path.suffix == ".npz" else None,
+        )
+    )
+    attributions = arrays.validate_attributions(
+        arrays.load_array_file(
+            attributions_path.read_bytes(),
+            name=attributions_path.name,
+            max_bytes=limit,
+            key=arrays.ATTRIBUTIONS_KEY if attributions_path.suffix == ".npz" else None,
+        ),
+        masks.shape,
+    )
+    result = metrics.score_batch(attributions, masks)
+    if args.json:
+        summary = {name: result.summary[name].to_dict() for name in result.metrics}
+        print(json.dumps({"n_samples": result.n_samples, "metrics": summary}, indent=2))
+        return 0
+    print(f"{result.n_samples} samples of {masks.shape[1]}×{masks.shape[2]}")
+    print(f"{'metric':<28}{'mean':>10}{'std':>10}{'scored':>8}{'not scorable':>14}")
+    for name in result.metrics:
+        s = result.summary[name]
+        print(f"{metrics.METRICS[name].label:<28}{s.mean:>10.4f}{s.std:>10.4f}{s.n_scored:>8}{s.n_not_scorable:>14}")
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the background scorer on its own (e.g. beside app servers started with EXACT_WORKER=off)."""
+    from exact.storage import MediaStorage
+    from exact.worker import ScoringWorker
+
+    db = open_database(settings)
+    worker = ScoringWorker(
+        db,
+        MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes),
+        MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes),
+    )
+    print("Scoring worker running; Ctrl+C stops it.")
+    with contextlib.suppress(KeyboardInterrupt):
+        worker.run_forever()
     return 0
 
 
@@ -124,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="fill the database with a small realistic demo")
     demo.set_defaults(handler=cmd_demo)
+
+    evaluate = commands.add_parser("evaluate", help="score attribution maps against masks offline (no database)")
+    evaluate.add_argument("--masks", required=True, help=".npz with key 'masks' or .npy, shape (n, H, W)")
+    evaluate.add_argument(
+        "--attributions", required=True, help=".npy, or .npz with key 'attributions', shape (n, H, W) or (n, H*W)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    worker = commands.add_parser("worker", help="run the background scorer on its own")
+    worker.set_defaults(handler=cmd_worker)
     return parser
 
 

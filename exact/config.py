@@ -21,6 +21,7 @@ class Settings:
     database_url: str | None
     data_dir: Path
     media_root: Path
+    private_root: Path
     max_upload_mb: int
     secret_key: str | None
     session_days: int
@@ -51,10 +52,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     data_dir = Path(env.get("EXACT_DATA_DIR") or PROJECT_ROOT / ".data").resolve()
     media_root = Path(env.get("EXACT_MEDIA_ROOT") or PROJECT_ROOT / "media").resolve()
+    # Ground-truth masks: outside the media root, which a web server (e.g. Django's) may serve publicly.
+    private_root = Path(env.get("EXACT_PRIVATE_ROOT") or data_dir / "private").resolve()
+    if private_root.is_relative_to(media_root) or media_root.is_relative_to(private_root):
+        raise ValueError("EXACT_PRIVATE_ROOT must not be inside EXACT_MEDIA_ROOT (or the other way round)")
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
         data_dir=data_dir,
         media_root=media_root,
+        private_root=private_root,
         max_upload_mb=_int_env(env, "EXACT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         secret_key=env.get("EXACT_SECRET_KEY") or None,
         session_days=_int_env(env, "EXACT_SESSION_DAYS", 14),

@@ -99,7 +99,66 @@ def _model_json(rng: np.random.Generator, features: int = 12) -> bytes:
     return json.dumps({"type": "logistic-regression", "weights": weights.round(4).tolist(), "bias": 0.0}).encode()
 
 
-def load_demo(db: Database, storage: MediaStorage, *, seed: int = 7) -> DemoReport:
+_BENCHMARKS = (
+    ("xai-tris-linear-8x8-scored", "XAI-TRIS linear 8×8 (scored on the server)", "linear"),
+    ("xai-tris-xor-8x8-scored", "XAI-TRIS XOR 8×8 (scored on the server)", "xor"),
+)
+# Simulated participants' methods: how much of the true pattern their attributions recover.
+_METHODS = (("alice", "Pattern-aware saliency", 0.9), ("bob", "Gradient × input", 0.5), ("carol", "Noisy LRP", 0.25))
+
+
+def _benchmark_challenges(
+    db: Database, storage: MediaStorage, private: MediaStorage, report: DemoReport, rng: np.random.Generator
+) -> None:
+    from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
+    from exact.evaluation import prepare_benchmark, process_submission, score_waiting_baselines, submit_attributions
+    from exact.xaitris import BenchmarkSpec
+
+    with db.connect() as conn:
+        organiser = users_sql.get_by_username(conn, DEMO_ORGANISER)
+    for challenge_id, title, scenario in _BENCHMARKS:
+        with db.connect() as conn:
+            if challenges_sql.exists(conn, challenge_id):
+                continue
+        prepared, _ = prepare_benchmark(BenchmarkSpec(scenario=scenario, size=8, alpha=0.5, n_samples=1000, seed=11))
+        description = (
+            f"An XAI-TRIS **{scenario}** benchmark on 8×8 images: a T or an L tetromino in Gaussian noise.\n\n"
+            "Download the dataset (training masks included), explain the test inputs with your method and upload "
+            "the attribution maps: the server scores them against the hidden ground truth."
+        )
+        create_challenge(
+            db,
+            storage,
+            organiser["id"],
+            ChallengeForm(title, description, challenge_id),
+            {},
+            evaluation=EvaluationChoice(
+                prepared=prepared, private=private, primary_metric="emd", shown_metrics=("mass", "precision", "auc")
+            ),
+        )
+        score_waiting_baselines(db, storage, private, challenge_id)
+        masks = prepared.masks
+        for username, method, quality in _METHODS:
+            with db.connect() as conn:
+                user = users_sql.get_by_username(conn, username)
+            attributions = quality * masks + (1 - quality) * np.abs(rng.standard_normal(masks.shape))
+            buffer = io.BytesIO()
+            np.save(buffer, attributions, allow_pickle=False)
+            submission = submit_attributions(
+                db,
+                storage,
+                user["id"],
+                challenge_id,
+                UploadedFile(f"{username}.npy", buffer.getvalue()),
+                method_name=method,
+                description="Demo submission.",
+            )
+            process_submission(db, storage, private, submission.id)
+            report.scores_created += 1
+        report.challenges_created.append(challenge_id)
+
+
+def load_demo(db: Database, storage: MediaStorage, private: MediaStorage | None = None, *, seed: int = 7) -> DemoReport:
     rng = np.random.default_rng(seed)
     report = DemoReport()
     password = os.environ.get("EXACT_DEMO_PASSWORD") or secrets.token_urlsafe(9)
@@ -161,4 +220,6 @@ def load_demo(db: Database, storage: MediaStorage, *, seed: int = 7) -> DemoRepo
                     )
                     report.scores_created += 1
         report.challenges_created.append(challenge_id)
+    if private is not None:
+        _benchmark_challenges(db, storage, private, report, rng)
     return report

@@ -8,10 +8,12 @@ from datetime import datetime
 import pandas as pd
 
 from db import challenges as challenges_sql
+from db import evaluations as evaluations_sql
 from db import scores as scores_sql
 from db.database import Database
 from exact.accounts import require_user
 from exact.errors import NotFound, ValidationError
+from exact.evaluation import BASELINES
 from exact.validation import clean_score
 
 LEADERBOARD_LIMIT = 1000  # rows shown; the ranking itself always covers every submission
@@ -45,6 +47,10 @@ def submit_score(
         user = require_user(conn, actor_id, "submit a score")
         if not challenges_sql.exists(conn, challenge_id or ""):
             raise NotFound(f"There is no challenge {challenge_id!r}.")
+        if evaluations_sql.get_evaluation(conn, challenge_id) is not None:
+            raise ValidationError(
+                "This challenge is scored on the server from your attributions: upload an attribution file instead."
+            )
         repeated = False
         if request_key is not None and not scores_sql.claim_request_key(conn, request_key):
             existing_id = scores_sql.score_for_request_key(conn, request_key)
@@ -77,6 +83,11 @@ class Leaderboard:
     table: pd.DataFrame  # rank, username, score, created_at[, submissions]
     progression: pd.DataFrame  # created_at, best_score, username
     histogram: pd.DataFrame  # bin_start, bin_end, count
+    # Ground-truth challenges only: baseline rows (method, score, vs_random, metric means) and the extra
+    # metric columns shown in ``table`` (method, vs_random, one column per shown metric).
+    baselines: pd.DataFrame | None = None
+    primary_metric: str | None = None
+    shown_metrics: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -107,19 +118,60 @@ def leaderboard(db: Database, challenge_id: str, *, show_all: bool = False, bins
             columns = ["rank", "username", "score", "created_at", "submissions", "score_id"]
         progression = scores_sql.record_progression(conn, challenge_id)
         histogram = scores_sql.histogram(conn, challenge_id, bins=bins)
+        evaluation = evaluations_sql.get_evaluation(conn, challenge_id)
+        details = evaluations_sql.details_for_scores(conn, [r["score_id"] for r in rows]) if evaluation else {}
+        baseline_rows = evaluations_sql.baselines(conn, challenge_id) if evaluation else []
     table = pd.DataFrame.from_records(rows, columns=columns)
-    return Leaderboard(
+    board = Leaderboard(
         challenge_id=challenge_id,
         show_all=show_all,
         table=table,
         progression=pd.DataFrame.from_records(progression, columns=["created_at", "best_score", "username"]),
         histogram=_histogram_frame(histogram, bins),
     )
+    if evaluation is None:
+        return board
+    return _with_ground_truth_columns(board, evaluation, details, baseline_rows)
+
+
+def _with_ground_truth_columns(board: Leaderboard, evaluation: dict, details: dict, baseline_rows: list[dict]):
+    """Method names, the shown metrics and each score relative to the random baseline."""
+    shown = tuple(evaluation["shown_metrics"] or ())
+    random_row = next((b for b in baseline_rows if b["method_name"] == BASELINES["random"]), None)
+    random_score = random_row["primary_value"] if random_row and random_row["status"] == "done" else None
+    table = board.table.copy()
+    table.insert(2, "method", [details.get(sid, {}).get("method_name", "") for sid in table["score_id"]])
+    table["vs_random"] = table["score"] - random_score if random_score is not None else None
+    for name in shown:
+        table[name] = [(details.get(sid, {}).get("means") or {}).get(name) for sid in table["score_id"]]
+    table["result"] = [
+        f"result?submission={details[sid]['submission_id']}" if sid in details else None for sid in table["score_id"]
+    ]
+    baselines = pd.DataFrame.from_records(
+        [
+            {
+                "result": f"result?submission={b['id']}",
+                "method": b["method_name"],
+                "status": b["status"],
+                "score": b["primary_value"],
+                "vs_random": None if b["primary_value"] is None or random_score is None
+                else b["primary_value"] - random_score,
+                **{name: ((b["metrics"] or {}).get(name) or {}).get("mean") for name in shown},
+            }
+            for b in baseline_rows
+        ],
+        columns=["result", "method", "status", "score", "vs_random", *shown],
+    )
+    return Leaderboard(
+        challenge_id=board.challenge_id, show_all=board.show_all, table=table, progression=board.progression,
+        histogram=board.histogram, baselines=baselines, primary_metric=evaluation["primary_metric"],
+        shown_metrics=shown,
+    )
 
 
 def leaderboard_csv(board: Leaderboard) -> bytes:
     """CSV of what the table shows (internal ids left out)."""
-    table = board.table.drop(columns=["score_id"], errors="ignore").copy()
+    table = board.table.drop(columns=["score_id", "result"], errors="ignore").copy()
     # Spreadsheets run cells starting with = + - @ as formulas; usernames may start with + - @.
     table["username"] = table["username"].map(lambda name: f"'{name}" if name[:1] in "=+-@" else name)
     return table.to_csv(index=False).encode("utf-8")

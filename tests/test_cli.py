@@ -59,12 +59,25 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
                 "SELECT count(*), count(DISTINCT username), min(created_at) < now() - interval '5 days' FROM api_score"
             )
         ).one()
-    db.dispose()
-    assert len(challenges) == 3 and users == 1 + 8
+    assert len(challenges) == 5 and users == 1 + 8
     for challenge in challenges:
-        for path in challenge[1:]:
+        for path in [p for p in challenge[1:] if p or "scored" not in challenge.challenge_id]:
             assert path.startswith(f"challenges/{challenge.challenge_id}/") and (media_root / path).is_file()
     assert scores[0] > 20 and scores[1] >= 5 and scores[2]
+    with db.connect() as conn:
+        scored = conn.execute(
+            sa.text(
+                "SELECT challenge_id, kind, count(*) FILTER (WHERE status = 'done'), count(*) FROM exact_submission "
+                "GROUP BY challenge_id, kind ORDER BY 1, 2"
+            )
+        ).all()
+    db.dispose()
+    assert [tuple(row) for row in scored] == [
+        ("xai-tris-linear-8x8-scored", "baseline", 5, 5),
+        ("xai-tris-linear-8x8-scored", "participant", 3, 3),
+        ("xai-tris-xor-8x8-scored", "baseline", 5, 5),
+        ("xai-tris-xor-8x8-scored", "participant", 3, 3),
+    ]
 
 
 def test_create_user_refuses_weak_password_and_duplicates(db_url, media_root):

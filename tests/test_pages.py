@@ -58,6 +58,7 @@ def app_env(db_url, media_root, monkeypatch, tmp_path):
     monkeypatch.setenv("EXACT_MEDIA_ROOT", str(media_root))
     monkeypatch.setenv("EXACT_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("EXACT_DATA_DIR", str(tmp_path / "exact-data"))
+    monkeypatch.setenv("EXACT_WORKER", "off")  # tests drive scoring themselves; no thread outlives its database
     monkeypatch.delenv("EXACT_MAX_UPLOAD_MB", raising=False)
     monkeypatch.delenv("EXACT_SESSION_DAYS", raising=False)
     st.cache_resource.clear()
@@ -265,7 +266,8 @@ def test_setup_creates_the_first_admin_with_demo_and_then_disappears(app, db):
     assert values(at.sidebar.caption) == ["Logged in as **boss** (administrator)"]
     cookie_scripts = values(at.get("html"))
     assert len(cookie_scripts) == 1 and "exact_session=" in cookie_scripts[0]  # the login cookie is written once
-    assert scalar(db, "SELECT count(*) FROM api_challenge") == 3  # the demo
+    assert scalar(db, "SELECT count(*) FROM api_challenge") == 5  # the demo: 3 score-only, 2 scored on the server
+    assert scalar(db, "SELECT count(*) FROM exact_submission WHERE status = 'done'") == 16
     assert scalar(db, "SELECT count(*) FROM api_score") > 0
 
     run(at)

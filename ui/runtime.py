@@ -14,7 +14,14 @@ from exact.storage import MediaStorage
 
 log = logging.getLogger("exact")
 
-_SECRET_NAMES = ("DATABASE_URL", "EXACT_SECRET_KEY", "EXACT_MEDIA_ROOT", "EXACT_MAX_UPLOAD_MB", "EXACT_DATA_DIR")
+_SECRET_NAMES = (
+    "DATABASE_URL",
+    "EXACT_SECRET_KEY",
+    "EXACT_MEDIA_ROOT",
+    "EXACT_PRIVATE_ROOT",
+    "EXACT_MAX_UPLOAD_MB",
+    "EXACT_DATA_DIR",
+)
 
 
 def _environment_with_secrets() -> dict[str, str]:
@@ -64,7 +71,30 @@ def get_storage() -> MediaStorage:
     return MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes)
 
 
+def get_private_storage() -> MediaStorage:
+    """Ground-truth files: read by the scorer only, never offered for download."""
+    settings = get_settings()
+    return MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes)
+
+
 @st.cache_resource(show_spinner=False)
 def get_secret_key() -> str:
     settings = get_settings()
     return settings.secret_key or ensure_local_secret_key(settings.data_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def _worker_for(url: str):
+    from exact.worker import ScoringWorker
+
+    settings = get_settings()
+    media = MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes)
+    private = MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes)
+    return ScoringWorker(get_db(), media, private).start()
+
+
+def ensure_worker() -> None:
+    """One background scorer per server process (EXACT_WORKER=off disables it, e.g. when one runs separately)."""
+    if os.environ.get("EXACT_WORKER", "on").lower() in {"off", "0", "false", "no"}:
+        return
+    _worker_for(get_db().url)

@@ -31,3 +31,47 @@ def challenge_picker(db: Database, *, key: str, label: str = "Challenge") -> Cha
 
 def format_score(value: float | None) -> str:
     return "–" if value is None else f"{value:.6g}"
+
+
+def leaderboard_table(board, *, limit: int | None = None) -> None:
+    """The ranking table (and, for ground-truth challenges, the baselines), as both pages show it."""
+    from exact.metrics import METRICS
+
+    table = board.table if limit is None else board.table.head(limit)
+    metric_columns = {
+        name: st.column_config.NumberColumn(METRICS[name].label, format="%.4f") for name in board.shown_metrics
+    }
+    columns = {
+        "rank": st.column_config.NumberColumn(
+            "Rank", help="Equal scores share a rank; the earlier submission is listed first."
+        ),
+        "username": "User",
+        "method": "Method",
+        "score": st.column_config.NumberColumn(
+            METRICS[board.primary_metric].label
+            if board.primary_metric
+            else ("Score" if board.show_all else "Best score"),
+            format="%.4f" if board.primary_metric else "%.6g",
+        ),
+        "vs_random": st.column_config.NumberColumn(
+            "vs random", format="%+.4f", help="Score minus the random baseline's"
+        ),
+        "created_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+        "submissions": "Submissions",
+        "result": st.column_config.LinkColumn("Result", display_text="details"),
+        **metric_columns,
+    }
+    if not table.empty:
+        st.dataframe(table.drop(columns=["score_id"]), hide_index=True, column_config=columns)
+    if board.baselines is not None and not board.baselines.empty:
+        st.caption("Baselines: reference methods computed by the server when the challenge was created.")
+        st.dataframe(
+            board.baselines,
+            hide_index=True,
+            column_config={
+                **columns,
+                "method": "Baseline",
+                "status": "Status",
+                "score": st.column_config.NumberColumn(columns["score"].get("label", "Score"), format="%.4f"),
+            },
+        )

@@ -1,0 +1,255 @@
+"""Ground-truth challenges: evaluation sets, attribution submissions scored on the server, baselines, worker."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from exact import evaluation as ev
+from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
+from exact.errors import NotFound, PermissionDenied, ValidationError
+from exact.scores import leaderboard, submit_score
+from exact.storage import MediaStorage, UploadedFile
+from exact.worker import ScoringWorker
+from exact.xaitris import BenchmarkSpec
+from tests.conftest import make_user
+
+N, H, W = 12, 4, 4
+
+
+def _npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def private(tmp_path):
+    root = tmp_path / "private"
+    root.mkdir()
+    return MediaStorage(root, max_bytes=1024 * 1024)
+
+
+@pytest.fixture
+def masks():
+    rng = np.random.default_rng(3)
+    masks = np.zeros((N, H, W))
+    for i in range(N):
+        masks[i].flat[rng.choice(H * W, size=3, replace=False)] = 1.0
+    return masks
+
+
+@pytest.fixture
+def world(db, storage, private, masks):
+    organiser = make_user(db, "olivia", staff=True)
+    rng = np.random.default_rng(4)
+    prepared = ev.prepare_uploaded_evaluation(
+        UploadedFile("inputs.npz", _npz(inputs=rng.normal(size=(N, H * W)), labels=np.arange(N) % 2)),
+        UploadedFile("masks.npy", _npy(masks)),
+        max_bytes=1024 * 1024,
+    )
+    create_challenge(
+        db,
+        storage,
+        organiser.id,
+        ChallengeForm("GT", "desc", "gt"),
+        {},
+        evaluation=EvaluationChoice(
+            prepared=prepared, private=private, primary_metric="mass", shown_metrics=("emd", "auc")
+        ),
+    )
+    return {"organiser": organiser, "alice": make_user(db, "alice"), "bob": make_user(db, "bob")}
+
+
+def _mass(attributions, masks):
+    """Independent reference: relevance mass accuracy per sample, averaged."""
+    a = np.abs(attributions.reshape(len(masks), -1))
+    inside = masks.reshape(len(masks), -1) > 0
+    return float(np.mean([a[i][inside[i]].sum() / a[i].sum() for i in range(len(masks))]))
+
+
+def _submit(db, storage, user, data, name="a.npy", **kwargs):
+    return ev.submit_attributions(
+        db, storage, user.id, "gt", UploadedFile(name, data), method_name=kwargs.pop("method", "My method"), **kwargs
+    )
+
+
+def _files(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, private, media_root, world):
+    evaluation = ev.get_evaluation(db, "gt")
+    assert (evaluation.n_samples, evaluation.height, evaluation.width) == (N, H, W)
+    assert evaluation.primary_metric == "mass" and evaluation.shown_metrics == ("emd", "auc")
+    assert evaluation.inputs_path.startswith("challenges/gt/evaluation/")
+    assert (media_root / evaluation.inputs_path).is_file()
+    assert not any("mask" in path for path in _files(media_root)), "masks must never be under the media root"
+    assert (private.root / evaluation.masks_path).is_file()
+    public = np.load(media_root / evaluation.inputs_path, allow_pickle=False)
+    assert sorted(public.files) == ["inputs", "labels"]
+    assert ev.score_waiting_baselines(db, storage, private, "gt") == 5
+    board = leaderboard(db, "gt")
+    baselines = board.baselines.set_index("method")
+    assert set(baselines.status) == {"done"}
+    assert baselines.loc["Ground truth (ceiling)", "score"] == pytest.approx(1.0)
+    random_score = baselines.loc["Random attributions", "score"]
+    assert baselines.loc["Random attributions", "vs_random"] == pytest.approx(0.0)
+    assert baselines.loc["Ground truth (ceiling)", "vs_random"] == pytest.approx(1.0 - random_score)
+
+
+def test_good_submission_is_scored_with_the_logged_in_username(db, storage, private, masks, world):
+    attributions = np.random.default_rng(9).normal(size=(N, H, W))
+    submission = _submit(db, storage, world["alice"], _npy(attributions), url="https://example.org/paper")
+    assert submission.status == "queued" and submission.username == "alice"
+    done = ev.process_submission(db, storage, private, submission.id)
+    assert done.status == "done" and done.primary_value == pytest.approx(_mass(attributions, masks), abs=1e-12)
+    with db.connect() as conn:
+        row = conn.execute(sa.text("SELECT username, challenge_id, score FROM api_score")).one()
+    assert row == ("alice", "gt", pytest.approx(_mass(attributions, masks), abs=1e-12))
+    result = ev.get_submission_row(db, submission.id, with_result=True).result
+    assert set(result["metrics"]) == {"emd", "mass", "precision", "auc"}
+    assert len(result["metrics"]["emd"]["per_sample"]) == N
+    assert done.file_sha256 and done.file_size == len(_npy(attributions))
+    board = leaderboard(db, "gt")
+    assert list(board.table.method) == ["My method"] and "emd" in board.table.columns
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "message"),
+    [
+        (_npy(np.zeros((N - 1, H, W))), "a.npy", "expected 12 samples of 4×4"),
+        (_npy(np.full((N, H, W), np.nan)), "a.npy", "NaN"),
+        (pickle.dumps(np.zeros((N, H, W))), "a.npy", "not a NumPy"),
+        (_npy(np.array([object()] * N)), "a.npy", "Python objects"),
+        (b"", "a.npy", "empty"),
+        (_npy(np.zeros((N, H, W))), "a.exe", "not accepted"),
+    ],
+)
+def test_bad_attribution_files_store_nothing(db, storage, media_root, world, data, name, message):
+    before = _files(media_root)
+    with pytest.raises(ValidationError, match=message):
+        _submit(db, storage, world["alice"], data, name=name)
+    assert _files(media_root) == before
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM exact_submission WHERE kind='participant'")).scalar() == 0
+
+
+def test_all_zero_maps_fail_clearly_and_store_no_score(db, storage, private, world):
+    submission = _submit(db, storage, world["alice"], _npy(np.zeros((N, H, W))))
+    failed = ev.process_submission(db, storage, private, submission.id)
+    assert failed.status == "failed" and "all zeros" in failed.error
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM api_score")).scalar() == 0
+
+
+def test_typed_scores_are_refused_for_ground_truth_challenges(db, world):
+    with pytest.raises(ValidationError, match="upload an attribution file"):
+        submit_score(db, world["alice"].id, "gt", "0.99")
+
+
+def test_same_request_key_stores_once(db, storage, world):
+    data = _npy(np.ones((N, H, W)))
+    first = _submit(db, storage, world["alice"], data, request_key="k1")
+    again = _submit(db, storage, world["alice"], data, request_key="k1")
+    assert first.id == again.id
+    with pytest.raises(ValidationError):
+        _submit(db, storage, world["bob"], data, request_key="k1")
+
+
+def test_visitors_and_non_organisers_are_refused(db, storage, private, world, masks):
+    with pytest.raises(PermissionDenied):
+        ev.submit_attributions(db, storage, None, "gt", UploadedFile("a.npy", _npy(masks)), method_name="m")
+    with pytest.raises(NotFound):
+        ev.submit_attributions(
+            db, storage, world["alice"].id, "nope", UploadedFile("a.npy", _npy(masks)), method_name="m"
+        )
+    submission = _submit(db, storage, world["alice"], _npy(masks + 0.1))
+    ev.process_submission(db, storage, private, submission.id)
+    assert ev.view_submission(db, world["alice"].id, submission.id)[0].id == submission.id
+    assert ev.view_submission(db, world["organiser"].id, submission.id)[0].id == submission.id
+    for outsider in (None, world["bob"].id):
+        with pytest.raises(PermissionDenied):
+            ev.view_submission(db, outsider, submission.id)
+    with pytest.raises(PermissionDenied):
+        ev.ground_truth_statistics(db, private, world["alice"].id, "gt")
+    stats = ev.ground_truth_statistics(db, private, world["organiser"].id, "gt")
+    assert stats["samples"] == N and stats["mask pixels (mean)"] == 3
+
+
+def test_gallery_shows_masks_only_to_submitter_and_organisers(db, storage, private, world, masks):
+    ev.score_waiting_baselines(db, storage, private, "gt")
+    baseline_id = leaderboard(db, "gt").baselines.result.iloc[0].split("=")[1]
+    public_view = ev.gallery(db, storage, private, world["bob"].id, int(baseline_id))
+    assert public_view and all(sample["mask"] is None for sample in public_view)
+    organiser_view = ev.gallery(db, storage, private, world["organiser"].id, int(baseline_id))
+    np.testing.assert_array_equal(organiser_view[0]["mask"], masks[0])
+
+
+def test_worker_takes_over_a_submission_left_running_by_a_stopped_app(db, storage, private, world):
+    submission = _submit(db, storage, world["alice"], _npy(np.ones((N, H, W))))
+    with db.transaction() as conn:  # as if the app died mid-scoring: running, lease already expired
+        conn.execute(
+            sa.text(
+                "UPDATE exact_submission SET status='running', attempts=1, "
+                "lease_until = now() - interval '1 second' WHERE id = :i"
+            ),
+            {"i": submission.id},
+        )
+    worker = ScoringWorker(db, storage, private)
+    while worker.run_once():
+        pass
+    assert ev.get_submission_row(db, submission.id).status == "done"
+
+
+def test_a_live_lease_is_not_taken_twice(db, storage, private, world):
+    submission = _submit(db, storage, world["alice"], _npy(np.ones((N, H, W))))
+    with db.transaction() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE exact_submission SET status='running', lease_until = now() + interval '1 minute' WHERE id = :i"
+            ),
+            {"i": submission.id},
+        )
+    assert ev.process_submission(db, storage, private, submission.id) is None
+
+
+def test_benchmark_challenge_dataset_has_training_masks_but_no_test_masks(db, storage, private, media_root):
+    organiser = make_user(db, "olivia", staff=True)
+    prepared, benchmark = ev.prepare_benchmark(BenchmarkSpec(scenario="xor", n_samples=200, seed=5))
+    created = create_challenge(
+        db,
+        storage,
+        organiser.id,
+        ChallengeForm("XOR", "d", "xor"),
+        {},
+        evaluation=EvaluationChoice(prepared=prepared, private=private),
+    )
+    dataset = np.load(media_root / created.files["dataset"], allow_pickle=False)
+    assert {"x_train", "y_train", "masks_train", "x_test", "y_test"} <= set(dataset.files)
+    assert not any(name.startswith("masks_test") for name in dataset.files)
+    np.testing.assert_array_equal(dataset["masks_train"], benchmark.train.masks)
+    assert ev.get_evaluation(db, "xor").benchmark["scenario"] == "xor"
+
+
+def test_mismatched_evaluation_files_are_refused(masks):
+    with pytest.raises(ValidationError, match="same samples"):
+        ev.prepare_uploaded_evaluation(
+            UploadedFile("inputs.npy", _npy(np.zeros((N + 1, H, W)))),
+            UploadedFile("masks.npy", _npy(masks)),
+            max_bytes=10**6,
+        )
+    with pytest.raises(ValidationError):
+        ev.prepare_uploaded_evaluation(
+            UploadedFile("inputs.npy", _npy(np.zeros((N, H, W)))),
+            UploadedFile("masks.npy", _npy(-masks)),
+            max_bytes=10**6,
+        )

@@ -1,0 +1,116 @@
+"""Submitting attribution maps for a ground-truth challenge, and following their scoring."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pandas as pd
+import streamlit as st
+
+from db.database import Database
+from exact.accounts import User
+from exact.challenges import Challenge
+from exact.evaluation import EvaluationSet, my_submissions, process_submission, submit_attributions
+from exact.metrics import METRICS
+from exact.storage import UploadedFile
+from ui.feedback import user_errors
+from ui.runtime import get_private_storage, get_settings, get_storage
+from ui.widgets import format_score
+
+STATUS_ICONS = {"queued": "⏳ queued", "running": "⚙️ running", "done": "✅ done", "failed": "❌ failed"}
+
+
+def attribution_submission(db: Database, user: User, challenge: Challenge, evaluation: EvaluationSet) -> None:
+    n, h, w = evaluation.n_samples, evaluation.height, evaluation.width
+    st.markdown(
+        f"This challenge is **scored on the server**: run your XAI method on the {n} evaluation inputs (download "
+        f"them from the challenge page) and upload the attribution maps as a `.npy` array of shape `({n}, {h}, {w})` "
+        f"or `({n}, {h * w})`, or a `.npz` with key `attributions`. Ranked by "
+        f"**{METRICS[evaluation.primary_metric].label}**."
+    )
+    if "attr_request_key" not in st.session_state:
+        st.session_state.attr_request_key = uuid.uuid4().hex
+    with st.form("attribution_form"):
+        upload = st.file_uploader(
+            "Attribution file", type=["npy", "npz"], key="attr_file", max_upload_size=get_settings().max_upload_mb
+        )
+        method = st.text_input("Method name", max_chars=100, key="attr_method", placeholder="e.g. Integrated Gradients")
+        description = st.text_area("Description (optional)", max_chars=5000, key="attr_description")
+        url = st.text_input("Paper or code URL (optional)", max_chars=500, key="attr_url")
+        confirmed = st.checkbox("I confirm these attributions come from my own method.", key="attr_confirm")
+        submitted = st.form_submit_button("Upload and score", type="primary")
+    if submitted:
+        if not confirmed:
+            st.warning("Please tick the confirmation box first.")
+        elif upload is None:
+            st.warning("Choose an attribution file first.")
+        else:
+            with user_errors("submit attributions"):
+                data = upload.getvalue()
+                digest = hashlib.sha256(data).hexdigest()[:16]
+                submission = submit_attributions(
+                    db,
+                    get_storage(),
+                    user.id,
+                    challenge.challenge_id,
+                    UploadedFile(upload.name, data),
+                    method_name=method,
+                    description=description,
+                    url=url,
+                    request_key=f"{st.session_state.attr_request_key}:{digest}",
+                )
+                if evaluation.scored_inline and submission.status == "queued":
+                    bar = st.progress(0.0, text="Scoring…")
+                    finished = process_submission(
+                        db,
+                        get_storage(),
+                        get_private_storage(),
+                        submission.id,
+                        progress=lambda done, total: bar.progress(
+                            done / max(total, 1), text=f"Scored {done} of {total}"
+                        ),
+                    )
+                    submission = finished or submission
+                _report(submission)
+    _my_submissions(db, user, challenge)
+
+
+def _report(submission) -> None:
+    if submission.status == "done":
+        st.toast(f"Scored: {format_score(submission.primary_value)}", icon=":material/check_circle:")
+        st.success(
+            f"**{submission.method_name}** scored **{format_score(submission.primary_value)}** "
+            f"({METRICS[submission.primary_metric].label})."
+        )
+    elif submission.status == "failed":
+        st.error(f"Scoring failed: {submission.error}")
+    else:
+        st.info("Your submission is queued for scoring; this page shows its progress below.")
+    st.page_link("app_pages/result.py", label="Open the result page →", query_params={"submission": submission.id})
+
+
+@st.fragment(run_every=3)
+def _my_submissions(db: Database, user: User, challenge: Challenge) -> None:
+    mine = [s for s in my_submissions(db, user.id) if s.challenge_id == challenge.challenge_id]
+    if not mine:
+        return
+    st.subheader("Your submissions to this challenge")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "result": [f"result?submission={s.id}" for s in mine],
+                "method": [s.method_name for s in mine],
+                "status": [STATUS_ICONS.get(s.status, s.status) for s in mine],
+                "score": [s.primary_value for s in mine],
+                "submitted": [s.created_at for s in mine],
+                "error": [s.error or "" for s in mine],
+            }
+        ),
+        hide_index=True,
+        column_config={
+            "result": st.column_config.LinkColumn("Result", display_text="open"),
+            "score": st.column_config.NumberColumn("Score", format="%.4f"),
+            "submitted": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+        },
+    )
