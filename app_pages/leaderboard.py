@@ -36,7 +36,7 @@ st.download_button(
 
 ranking_tab, time_tab, distribution_tab = st.tabs(["Ranking", "Best score over time", "Score distribution"])
 with ranking_tab:
-    st.plotly_chart(charts.ranking_bar(board.table), key="chart_ranking")
+    st.plotly_chart(charts.ranking_bar(board.table, baselines=board.baselines), key="chart_ranking")
 with time_tab:
     st.plotly_chart(charts.best_over_time(board.progression), key="chart_progress")
 with distribution_tab:

@@ -6,7 +6,7 @@ import streamlit as st
 from exact import charts
 from exact.evaluation import gallery, per_sample_frame, summary_frame, view_submission
 from exact.metrics import METRICS
-from ui.attribution_form import STATUS_ICONS
+from ui.attribution_form import STATUS_LABELS
 from ui.auth import current_user
 from ui.runtime import get_db, get_private_storage, get_storage
 from ui.widgets import format_score
@@ -23,7 +23,7 @@ submission, evaluation = view_submission(db, user.id if user else None, int(raw_
 st.title(f"{submission.method_name}")
 who = "Baseline" if submission.kind == "baseline" else f"by **{submission.username}**"
 st.caption(
-    f"{who} · challenge `{submission.challenge_id}` · {STATUS_ICONS.get(submission.status)} · "
+    f"{who} · challenge `{submission.challenge_id}` · {STATUS_LABELS.get(submission.status)} · "
     f"submitted {submission.created_at:%Y-%m-%d %H:%M}"
 )
 st.page_link(

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360, "template": "plotly_white"}
 
 
-def ranking_bar(table: pd.DataFrame, *, top: int = 25) -> go.Figure:
+def ranking_bar(table: pd.DataFrame, *, top: int = 25, baselines: pd.DataFrame | None = None) -> go.Figure:
     shown = table.head(top)
     labels = [f"#{rank} {name}" for rank, name in zip(shown["rank"], shown["username"], strict=True)]
     figure = go.Figure(
@@ -23,6 +23,16 @@ def ranking_bar(table: pd.DataFrame, *, top: int = 25) -> go.Figure:
         )
     )
     figure.update_layout(title=f"Ranking (top {len(shown)})", yaxis={"autorange": "reversed"}, **_LAYOUT)
+    if baselines is not None:  # reference lines: where random attributions and the ground truth land
+        for method, score in zip(baselines["method"], baselines["score"], strict=True):
+            if score is not None and pd.notna(score) and method.startswith(("Random", "Ground truth")):
+                figure.add_vline(
+                    x=score,
+                    line_dash="dash",
+                    line_color="#999",
+                    annotation_text=method.split(" (")[0],
+                    annotation_position="top",
+                )
     return figure
 
 

@@ -518,10 +518,16 @@ def my_submissions(db: Database, actor_id: int | None) -> list[Submission]:
         return [Submission.from_row(r) for r in evaluations_sql.list_for_user(conn, user.id)]
 
 
+def _stored_metrics(submission: Submission) -> list[tuple[str, dict[str, Any]]]:
+    """The stored metric entries in registry order (jsonb does not keep key order)."""
+    stored = (submission.result or {}).get("metrics") or {}
+    return [(name, stored[name]) for name in metrics.METRICS if name in stored]
+
+
 def per_sample_frame(submission: Submission) -> pd.DataFrame:
     """Long format (metric, sample, value) of the stored per-sample scores, for box/violin plots."""
     records = []
-    for name, entry in ((submission.result or {}).get("metrics") or {}).items():
+    for name, entry in _stored_metrics(submission):
         for index, value in enumerate(entry["per_sample"]):
             if value is not None:
                 records.append({"metric": entry["label"], "sample": index, "value": value, "key": name})
@@ -530,7 +536,7 @@ def per_sample_frame(submission: Submission) -> pd.DataFrame:
 
 def summary_frame(submission: Submission) -> pd.DataFrame:
     rows = []
-    for name, entry in ((submission.result or {}).get("metrics") or {}).items():
+    for name, entry in _stored_metrics(submission):
         rows.append(
             {
                 "metric": entry["label"],

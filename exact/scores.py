@@ -147,6 +147,8 @@ def _with_ground_truth_columns(board: Leaderboard, evaluation: dict, details: di
     table["result"] = [
         f"result?submission={details[sid]['submission_id']}" if sid in details else None for sid in table["score_id"]
     ]
+    leading = ["rank", "username", "method", "score", "vs_random", *shown]
+    table = table[leading + [c for c in table.columns if c not in leading]]
     baselines = pd.DataFrame.from_records(
         [
             {

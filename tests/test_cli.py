@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
 from db.database import Database
@@ -97,3 +98,56 @@ def test_unreachable_database_is_a_readable_error(media_root):
     result = _cli("init-db", db_url="postgresql+psycopg://nobody@127.0.0.1:1/nothing", media_root=media_root)
     assert result.returncode == 3
     assert "database is unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+def _evaluate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "exact", "evaluate", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+
+
+def test_offline_evaluate_prints_every_metric_and_json(tmp_path):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 5, 5))
+    masks[:, 1:3, 1:3] = 1
+    masks[5] = 0  # an empty mask: not scorable
+    attributions = rng.normal(size=(6, 25))
+    np.savez(tmp_path / "masks.npz", masks=masks)
+    np.save(tmp_path / "attr.npy", attributions)
+
+    human = _evaluate("--masks", str(tmp_path / "masks.npz"), "--attributions", str(tmp_path / "attr.npy"))
+    assert human.returncode == 0, human.stderr
+    for label in ("EMD score", "Importance mass accuracy", "Precision (rank accuracy)", "ROC-AUC"):
+        assert label in human.stdout
+
+    machine = _evaluate("--masks", str(tmp_path / "masks.npz"), "--attributions", str(tmp_path / "attr.npy"), "--json")
+    report = json.loads(machine.stdout)
+    a = np.abs(attributions.reshape(6, 5, 5))[:5]
+    expected_mass = np.mean([a[i][1:3, 1:3].sum() / a[i].sum() for i in range(5)])  # plain NumPy reference
+    assert report["n_samples"] == 6
+    assert report["metrics"]["mass"]["mean"] == pytest.approx(expected_mass, abs=1e-12)
+    assert all(m["n_not_scorable"] == 1 and m["n_scored"] == 5 for m in report["metrics"].values())
+
+
+def test_offline_evaluate_refuses_bad_files_with_a_message(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    np.save(tmp_path / "masks.npy", np.ones((3, 4, 4)))
+    (tmp_path / "evil.npy").write_bytes(pickle.dumps({"x": 1}))
+    np.save(tmp_path / "short.npy", np.ones((2, 4, 4)))
+    evil = _evaluate("--masks", str(tmp_path / "masks.npy"), "--attributions", str(tmp_path / "evil.npy"))
+    assert evil.returncode == 2 and "Traceback" not in evil.stderr and "evil.npy" in evil.stderr
+    short = _evaluate("--masks", str(tmp_path / "masks.npy"), "--attributions", str(tmp_path / "short.npy"))
+    assert short.returncode == 2 and "expected 3 samples of 4×4" in short.stderr
+    missing = _evaluate("--masks", str(tmp_path / "nope.npy"), "--attributions", str(tmp_path / "short.npy"))
+    assert missing.returncode == 2 and "No such file" in missing.stderr

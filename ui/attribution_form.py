@@ -18,7 +18,7 @@ from ui.feedback import user_errors
 from ui.runtime import get_private_storage, get_settings, get_storage
 from ui.widgets import format_score
 
-STATUS_ICONS = {"queued": "⏳ queued", "running": "⚙️ running", "done": "✅ done", "failed": "❌ failed"}
+STATUS_LABELS = {"queued": "waiting to be scored", "running": "being scored", "done": "scored", "failed": "failed"}
 
 
 def attribution_submission(db: Database, user: User, challenge: Challenge, evaluation: EvaluationSet) -> None:
@@ -101,7 +101,7 @@ def _my_submissions(db: Database, user: User, challenge: Challenge) -> None:
             {
                 "result": [f"result?submission={s.id}" for s in mine],
                 "method": [s.method_name for s in mine],
-                "status": [STATUS_ICONS.get(s.status, s.status) for s in mine],
+                "status": [STATUS_LABELS.get(s.status, s.status) for s in mine],
                 "score": [s.primary_value for s in mine],
                 "submitted": [s.created_at for s in mine],
                 "error": [s.error or "" for s in mine],
