@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from exact.challenges import FILE_KINDS, file_for_download
+from exact.challenges import FILE_KINDS, can_edit, file_for_download
 from exact.evaluation import get_evaluation, ground_truth_statistics
 from exact.metrics import METRICS
 from exact.scores import leaderboard
@@ -114,7 +114,7 @@ else:
         icon=":material/upload:",
         query_params={"challenge": challenge.challenge_id},
     )
-    if user.is_organiser:
+    if user.is_organiser and can_edit(db, user.id, challenge.challenge_id):
         st.page_link(
             "app_pages/manage_challenge.py",
             label="Edit this challenge",

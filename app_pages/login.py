@@ -3,7 +3,7 @@
 import streamlit as st
 
 from exact.accounts import authenticate
-from ui.auth import log_in
+from ui.auth import client_address, log_in
 from ui.feedback import user_errors
 from ui.runtime import get_db
 
@@ -16,7 +16,7 @@ with st.form("login_form"):
 if submitted:
     with user_errors("login"):
         db = get_db()
-        user = authenticate(db, username, password)
+        user = authenticate(db, username, password, client=client_address())
         log_in(db, user)
         st.switch_page("app_pages/home.py")
 

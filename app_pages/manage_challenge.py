@@ -8,7 +8,9 @@ from exact.challenges import (
     FILE_KINDS,
     TITLE_MAX_LENGTH,
     ChallengeForm,
+    can_edit,
     create_challenge,
+    delete_challenge,
     get_challenge,
     list_challenges,
     update_challenge,
@@ -46,7 +48,8 @@ mode = st.selectbox(
 )
 if flash := st.session_state.pop("manage_flash", None):
     st.success(flash)
-    st.page_link("app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": mode})
+    if mode != NEW:
+        st.page_link("app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": mode})
 current = get_challenge(db, mode) if mode != NEW else None
 
 
@@ -62,6 +65,9 @@ build_evaluation = None
 if current is None:
     build_evaluation = evaluation_section(get_private_storage(), max_bytes=storage.max_bytes)
 else:
+    if not can_edit(db, user.id, current.challenge_id):
+        st.error("Only the organiser who created this challenge (or an administrator) may change it.")
+        st.stop()
     evaluation = get_evaluation(db, current.challenge_id)
     if evaluation is not None:
         st.info(
@@ -136,3 +142,22 @@ if submitted:
 
 with st.expander("Preview the description"):
     st.markdown(description or "_Nothing to preview yet._")
+
+if current is not None:
+    with st.expander("Delete this challenge"):
+        st.warning(
+            "Deleting removes the challenge, all its scores and submissions, and its files. This cannot be undone."
+        )
+        confirmation = st.text_input(f"Type `{current.challenge_id}` to confirm", key=f"delete_confirm_{mode}")
+        if st.button("Delete challenge", key=f"delete_{mode}", type="primary"):
+            with user_errors("delete challenge"):
+                counts = delete_challenge(
+                    db, storage, get_private_storage(), user.id, current.challenge_id, confirmation=confirmation
+                )
+                st.session_state.manage_flash = (
+                    f"Deleted `{current.challenge_id}` with {counts['api_score']} score(s) and "
+                    f"{counts['exact_submission']} submission(s)."
+                )
+                st.session_state.manage_next_pick = NEW
+                st.query_params.pop("challenge", None)
+                st.rerun()

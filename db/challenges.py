@@ -133,3 +133,24 @@ def update(
 
 def count(conn: Connection) -> int:
     return conn.execute(sa.text("SELECT count(*) FROM api_challenge")).scalar_one()
+
+
+def get_owner(conn: Connection, challenge_id: str) -> int | None:
+    query = sa.text("SELECT user_id FROM exact_challenge_owner WHERE challenge_id = :c")
+    return conn.execute(query, {"c": challenge_id}).scalar_one_or_none()
+
+
+def set_owner(conn: Connection, challenge_id: str, user_id: int) -> None:
+    conn.execute(
+        sa.text("INSERT INTO exact_challenge_owner (challenge_id, user_id) VALUES (:c, :u)"),
+        {"c": challenge_id, "u": user_id},
+    )
+
+
+def delete_everything(conn: Connection, challenge_id: str) -> dict[str, int]:
+    """The challenge and everything that refers to it by its business id (Django defined no foreign keys)."""
+    counts = {}
+    for table in ("api_score", "exact_submission", "exact_evaluation", "exact_challenge_owner", "api_challenge"):
+        result = conn.execute(sa.text(f"DELETE FROM {table} WHERE challenge_id = :c"), {"c": challenge_id})
+        counts[table] = result.rowcount or 0
+    return counts

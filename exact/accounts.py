@@ -20,6 +20,7 @@ from db.database import Database
 from exact import passwords
 from exact.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from exact.password_policy import check_password_policy
+from exact.throttle import Throttle
 from exact.validation import clean_email, clean_text, clean_username
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,28 @@ def get_user(db: Database, user_id: int) -> User | None:
 # --- logging in -----------------------------------------------------------------------------------------------
 
 
-def authenticate(db: Database, username: str, password: str) -> User:
-    """Check credentials; unknown user, wrong password and inactive account all fail the same way, as slowly."""
+def authenticate(
+    db: Database, username: str, password: str, *, client: str | None = None, throttle: Throttle | None = None
+) -> User:
+    """Check credentials; unknown user, wrong password and inactive account all fail the same way, as slowly.
+
+    Repeated failures for the account or from the client (its network address) slow down and then lock
+    (exact.throttle); a lock is checked before the password is looked at.
+    """
     username = (username or "").strip()
     password = password or ""
+    throttle = throttle or Throttle(db)
+    throttle.check(username, client)
+    try:
+        user = _check_credentials(db, username, password)
+    except AuthenticationFailed:
+        throttle.failed(username, client)
+        raise
+    throttle.succeeded(username)
+    return user
+
+
+def _check_credentials(db: Database, username: str, password: str) -> User:
     with db.transaction() as conn:
         row = users_sql.get_by_username(conn, username) if username and len(username) <= 150 else None
         if row is None:

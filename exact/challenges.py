@@ -120,6 +120,25 @@ def _require_organiser(conn, actor_id: int | None, action: str):
     return user
 
 
+def _require_editor(conn, actor_id: int | None, challenge_id: str, action: str):
+    """The challenge's own organiser, or an administrator. Challenges created through Django have no recorded
+    owner; any organiser may edit those, as staff could in the Django admin."""
+    user = _require_organiser(conn, actor_id, action)
+    owner = challenges_sql.get_owner(conn, challenge_id)
+    if owner is not None and owner != user.id and not user.is_admin:
+        raise PermissionDenied("Only the organiser who created this challenge (or an administrator) may change it.")
+    return user
+
+
+def can_edit(db: Database, actor_id: int | None, challenge_id: str) -> bool:
+    try:
+        with db.connect() as conn:
+            _require_editor(conn, actor_id, challenge_id, "edit a challenge")
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _clean_form(form: ChallengeForm) -> tuple[str, str]:
     title = clean_text(form.title, field="Title", max_length=TITLE_MAX_LENGTH)
     description = clean_text(form.description, field="Description", max_length=DESCRIPTION_MAX_LENGTH, multiline=True)
@@ -196,10 +215,17 @@ def create_challenge(
                 dataset=paths["dataset"],
                 xaimethod=paths["xai"],
             )
+            challenges_sql.set_owner(conn, challenge_id, organiser.id)
             if evaluation is not None:
                 store_evaluation(
-                    conn, staged, private_staged, challenge_id=challenge_id, prepared=evaluation.prepared,
-                    primary_metric=primary, shown_metrics=shown, created_by=organiser.id,
+                    conn,
+                    staged,
+                    private_staged,
+                    challenge_id=challenge_id,
+                    prepared=evaluation.prepared,
+                    primary_metric=primary,
+                    shown_metrics=shown,
+                    created_by=organiser.id,
                 )
     except IntegrityError:
         # Another organiser took the same id between our check and our insert; the unique key decided.
@@ -228,6 +254,7 @@ def update_challenge(
         row = challenges_sql.lock(conn, challenge_id)
         if row is None:
             raise NotFound(f"There is no challenge {challenge_id!r}.")
+        _require_editor(conn, actor_id, challenge_id, "edit a challenge")
         current = Challenge.from_row(row)
         paths = dict(current.files)
         for kind in remove:
@@ -251,6 +278,34 @@ def update_challenge(
     for relative in replaced:
         storage.delete(relative)
     return get_challenge(db, challenge_id)
+
+
+def delete_challenge(
+    db: Database,
+    storage: MediaStorage,
+    private: MediaStorage,
+    actor_id: int | None,
+    challenge_id: str,
+    *,
+    confirmation: str,
+) -> dict[str, int]:
+    """Delete a challenge with its scores, submissions and files. The organiser must type its id to confirm."""
+    if confirmation.strip() != challenge_id:
+        raise ValidationError("Type the challenge id exactly to confirm the deletion.")
+    with db.transaction() as conn:
+        _require_organiser(conn, actor_id, "delete a challenge")
+        if challenges_sql.lock(conn, challenge_id) is None:
+            raise NotFound(f"There is no challenge {challenge_id!r}.")
+        _require_editor(conn, actor_id, challenge_id, "delete a challenge")
+        counts = challenges_sql.delete_everything(conn, challenge_id)
+    # Files only after the commit: a failed delete keeps everything.
+    for store, folder in (
+        (storage, f"challenges/{challenge_id}"),
+        (storage, f"submissions/{challenge_id}"),
+        (private, f"evaluations/{challenge_id}"),
+    ):
+        store.delete_tree(folder)
+    return counts
 
 
 def file_for_download(storage: MediaStorage, challenge: Challenge, kind: str) -> Path | None:

@@ -144,6 +144,19 @@ class MediaStorage:
         except (OSError, ValidationError):
             log.warning("could not delete media file %r", relative, exc_info=True)
 
+    def delete_tree(self, relative_dir: str) -> None:
+        """Remove a folder below the root (never the root itself, never outside it)."""
+        import shutil
+
+        try:
+            path = self.resolve(relative_dir)
+        except ValidationError:
+            return
+        if path == self.root or not path.is_dir():
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        self._prune_empty_dirs(path.parent)
+
     def _prune_empty_dirs(self, directory: Path) -> None:
         while directory != self.root and directory.is_relative_to(self.root):
             try:

@@ -37,7 +37,15 @@ DJANGO_TABLES = (
     "django_migrations",
     "django_session",
 )
-OUR_TABLES = ("exact_evaluation", "exact_session", "exact_submission", "exact_submission_request")
+OUR_TABLES = (
+    "exact_challenge_owner",
+    "exact_evaluation",
+    "exact_login_failure",
+    "exact_login_lock",
+    "exact_session",
+    "exact_submission",
+    "exact_submission_request",
+)
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,6 +25,14 @@ def _browser_cookie() -> str | None:
         return None
 
 
+def client_address() -> str | None:
+    """The browser's network address as Streamlit sees it (behind a proxy: the proxy's, see docs/security.md)."""
+    try:
+        return st.context.ip_address
+    except Exception:
+        return None
+
+
 def resolve_user(db: Database) -> User | None:
     """Who is logged in, re-checked against the database on every run (revocation and deactivation apply at once)."""
     settings = get_settings()
