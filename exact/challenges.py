@@ -33,11 +33,8 @@ FILE_KINDS: dict[str, tuple[str, str, frozenset[str]]] = {
         "dataset",
         frozenset({".csv", ".npz", ".npy", ".zip", ".parquet", ".json", ".tar.gz", ".h5"}),
     ),
-    "model": (
-        "Model",
-        "mlmodel",
-        frozenset({".onnx", ".pt", ".pth", ".safetensors", ".h5", ".keras", ".zip", ".json"}),
-    ),
+    # No .pt/.pth/.pkl: those are pickles, which run code when loaded (docs/security.md).
+    "model": ("Model", "mlmodel", frozenset({".onnx", ".safetensors", ".h5", ".keras", ".zip", ".json"})),
     "xai": ("XAI method template", "xaimethod", frozenset({".py", ".ipynb", ".zip", ".txt", ".md"})),
 }
 SORT_LABELS = {

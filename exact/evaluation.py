@@ -343,7 +343,10 @@ def submit_attributions(
                     raise ValidationError("This form was already used; reload the page to submit again.")
                 return Submission.from_row(existing)
     evaluation = EvaluationSet.from_row(row)
-    media.check_upload(upload, label="Attributions", allowed_extensions=frozenset({".npy", ".npz"}))
+    # Size and emptiness here; the content is checked by loading it below (once), which refuses pickles too.
+    media.check_upload(upload, label="Attributions", allowed_extensions=None)
+    if not upload.name.lower().endswith((".npy", ".npz")):
+        raise ValidationError("Attributions: files of this type are not accepted (.npy, .npz).")
     shape = (evaluation.n_samples, evaluation.height, evaluation.width)
     key = arrays.ATTRIBUTIONS_KEY if upload.name.lower().endswith(".npz") else None
     raw = arrays.load_array_file(upload.data, name=upload.name, max_bytes=media.max_bytes, key=key)

@@ -100,6 +100,9 @@ class MediaStorage:
             if extension.lower() not in allowed_extensions:
                 allowed = ", ".join(sorted(allowed_extensions))
                 raise ValidationError(f"{label}: files of type {extension or '(none)'!r} are not accepted ({allowed}).")
+            from exact.content_checks import check_content
+
+            check_content(upload.data, extension.lower(), label=label, max_bytes=self.max_bytes)
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of a stored relative path, refusing anything that would leave the media root."""

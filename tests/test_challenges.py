@@ -14,8 +14,15 @@ from tests.conftest import make_user
 FORM = ChallengeForm(title="Find the T", description="**Bold** text", challenge_id="find-the-t")
 
 
+def _content(kind: str, name: str) -> bytes:
+    """Plausible bytes for the file type (uploads are checked against their extension)."""
+    if name.endswith(".onnx"):
+        return b"\x08\x07" + kind.encode()
+    return f"{kind},bytes\n1,2\n".encode()
+
+
 def _files(**names):
-    return {kind: UploadedFile(name, f"{kind} bytes".encode()) for kind, name in names.items()}
+    return {kind: UploadedFile(name, _content(kind, name)) for kind, name in names.items()}
 
 
 def _media_files(root):
@@ -38,7 +45,7 @@ def test_organiser_creates_challenge_with_files(db, storage, media_root):
         "model": "challenges/find-the-t/model/m.onnx",
         "xai": "challenges/find-the-t/xai/template.py",
     }
-    assert (media_root / created.files["dataset"]).read_bytes() == b"dataset bytes"
+    assert (media_root / created.files["dataset"]).read_bytes() == _content("dataset", "train data.csv")
     with db.connect() as conn:
         row = conn.execute(sa.text("SELECT mlmodel, dataset, xaimethod FROM api_challenge")).one()
     assert tuple(row) == (created.files["model"], created.files["dataset"], created.files["xai"])

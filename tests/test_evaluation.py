@@ -128,10 +128,11 @@ def test_good_submission_is_scored_with_the_logged_in_username(db, storage, priv
     [
         (_npy(np.zeros((N - 1, H, W))), "a.npy", "expected 12 samples of 4×4"),
         (_npy(np.full((N, H, W), np.nan)), "a.npy", "NaN"),
-        (pickle.dumps(np.zeros((N, H, W))), "a.npy", "not a NumPy"),
+        (pickle.dumps(np.zeros((N, H, W))), "a.npy", "pickle"),
         (_npy(np.array([object()] * N)), "a.npy", "Python objects"),
         (b"", "a.npy", "empty"),
         (_npy(np.zeros((N, H, W))), "a.exe", "not accepted"),
+        (b"\x80\x04junk", "a.npy", "pickle|not a NumPy"),
     ],
 )
 def test_bad_attribution_files_store_nothing(db, storage, media_root, world, data, name, message):
