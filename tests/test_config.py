@@ -1,0 +1,43 @@
+"""Settings: defaults, validation, and the locally generated secret key."""
+
+import stat
+
+import pytest
+
+from exact.config import ensure_local_secret_key, load_settings
+
+
+def test_defaults_work_on_a_fresh_clone(tmp_path):
+    settings = load_settings({"EXACT_DATA_DIR": str(tmp_path / "data")})
+    assert settings.database_url is None and settings.max_upload_mb == 200
+    assert settings.private_root == (tmp_path / "data" / "private").resolve()
+    assert settings.embedded_pgdata == (tmp_path / "data" / "postgres").resolve()
+    assert settings.secret_key is None  # generated on first start, never a value from the code
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EXACT_MAX_UPLOAD_MB": "lots"}, "whole number"),
+        ({"EXACT_MAX_UPLOAD_MB": "0"}, "positive"),
+        ({"EXACT_SESSION_DAYS": "-1"}, "positive"),
+    ],
+)
+def test_bad_settings_are_explained(env, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(env)
+
+
+def test_private_root_may_not_sit_inside_the_media_root(tmp_path):
+    with pytest.raises(ValueError, match="EXACT_PRIVATE_ROOT"):
+        load_settings({"EXACT_MEDIA_ROOT": str(tmp_path / "media"), "EXACT_PRIVATE_ROOT": str(tmp_path / "media/gt")})
+
+
+def test_local_secret_is_generated_once_private_and_reused(tmp_path):
+    first = ensure_local_secret_key(tmp_path)
+    second = ensure_local_secret_key(tmp_path)
+    assert first == second and len(first) >= 32
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+    other = tmp_path / "other"
+    assert ensure_local_secret_key(other) != first
