@@ -65,14 +65,9 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from exact.demo import load_demo
-    from exact.storage import MediaStorage
 
     db = open_database(settings)
-    report = load_demo(
-        db,
-        MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes),
-        MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes),
-    )
+    report = load_demo(db, *settings.stores())
     print(
         f"Demo: {len(report.users_created)} users, {len(report.challenges_created)} challenges, "
         f"{report.scores_created} scores created."
@@ -126,15 +121,10 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run the background scorer on its own (e.g. beside app servers started with EXACT_WORKER=off)."""
-    from exact.storage import MediaStorage
     from exact.worker import ScoringWorker
 
     db = open_database(settings)
-    worker = ScoringWorker(
-        db,
-        MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes),
-        MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes),
-    )
+    worker = ScoringWorker(db, *settings.stores())
     print("Scoring worker running; Ctrl+C stops it.")
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()

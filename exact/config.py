@@ -9,8 +9,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exact import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from exact.storage import MediaStorage
 
 DEFAULT_MAX_UPLOAD_MB = 200
 SECRET_KEY_MIN_LENGTH = 32
@@ -29,6 +33,12 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    def stores(self) -> tuple[MediaStorage, MediaStorage]:
+        """(media, private) storages for these settings."""
+        from exact.storage import media_and_private
+
+        return media_and_private(self.media_root, self.private_root, max_bytes=self.max_upload_bytes)
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -203,24 +203,15 @@ def prepare_uploaded_evaluation(
 def prepare_benchmark(spec: BenchmarkSpec) -> tuple[PreparedEvaluation, Benchmark]:
     benchmark = generate(spec)
     test = benchmark.test
-    dataset = _npz(
-        x_train=benchmark.train.inputs,
-        y_train=benchmark.train.labels,
-        masks_train=benchmark.train.masks,
-        x_val=benchmark.validation.inputs,
-        y_val=benchmark.validation.labels,
-        masks_val=benchmark.validation.masks,
-        x_test=test.inputs,
-        y_test=test.labels,
-    )
     prepared = PreparedEvaluation(
         inputs=np.asarray(test.inputs, dtype=np.float64),
         labels=np.asarray(test.labels),
         masks=np.asarray(test.masks, dtype=np.float64),
-        # The same keys as an uploaded evaluation set (docs/metrics.md), so one reader serves both.
-        inputs_file=UploadedFile("evaluation-inputs.npz", _npz(inputs=test.inputs, labels=test.labels)),
-        masks_file=UploadedFile("masks.npz", _npz(masks=test.masks)),
-        dataset_file=UploadedFile(f"xai-tris-{spec.scenario}-{spec.size}x{spec.size}.npz", dataset),
+        inputs_file=UploadedFile("evaluation-inputs.npz", benchmark.evaluation_inputs_npz()),
+        masks_file=UploadedFile("masks.npz", benchmark.evaluation_masks_npz()),
+        dataset_file=UploadedFile(
+            f"xai-tris-{spec.scenario}-{spec.size}x{spec.size}.npz", benchmark.public_dataset_npz()
+        ),
         benchmark=spec.as_dict(),
     )
     return prepared, benchmark

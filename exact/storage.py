@@ -178,3 +178,8 @@ class MediaStorage:
             for relative in staged.written:
                 self.delete(relative)
             raise
+
+
+def media_and_private(media_root: Path, private_root: Path, *, max_bytes: int) -> tuple[MediaStorage, MediaStorage]:
+    """The public media store and the private (ground-truth) store, with the same upload limit."""
+    return MediaStorage(media_root, max_bytes=max_bytes), MediaStorage(private_root, max_bytes=max_bytes)

@@ -224,8 +224,9 @@ class Benchmark:
             raise ValueError(f"unknown split {name!r}")
         return getattr(self, name)
 
-    def public_training_npz(self) -> bytes:
-        """What participants download: train and validation inputs, labels and masks."""
+    def public_dataset_npz(self) -> bytes:
+        """What participants download: train and validation inputs, labels and masks, and the test inputs and
+        labels without their masks."""
         return _npz_bytes(
             x_train=self.train.inputs,
             y_train=self.train.labels,
@@ -233,15 +234,17 @@ class Benchmark:
             x_val=self.validation.inputs,
             y_val=self.validation.labels,
             masks_val=self.validation.masks,
+            x_test=self.test.inputs,
+            y_test=self.test.labels,
         )
 
     def evaluation_inputs_npz(self) -> bytes:
-        """Test inputs and labels to explain; no masks."""
-        return _npz_bytes(x_test=self.test.inputs, y_test=self.test.labels)
+        """Test inputs and labels to explain, with the keys of an uploaded evaluation set; no masks."""
+        return _npz_bytes(inputs=self.test.inputs, labels=self.test.labels)
 
     def evaluation_masks_npz(self) -> bytes:
         """The private ground truth: test masks only, in the order of ``evaluation_inputs_npz``."""
-        return _npz_bytes(masks_test=self.test.masks)
+        return _npz_bytes(masks=self.test.masks)
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:

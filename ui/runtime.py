@@ -67,14 +67,12 @@ def get_db() -> Database:
 
 
 def get_storage() -> MediaStorage:
-    settings = get_settings()
-    return MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes)
+    return get_settings().stores()[0]
 
 
 def get_private_storage() -> MediaStorage:
     """Ground-truth files: read by the scorer only, never offered for download."""
-    settings = get_settings()
-    return MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes)
+    return get_settings().stores()[1]
 
 
 @st.cache_resource(show_spinner=False)
@@ -87,10 +85,7 @@ def get_secret_key() -> str:
 def _worker_for(url: str):
     from exact.worker import ScoringWorker
 
-    settings = get_settings()
-    media = MediaStorage(settings.media_root, max_bytes=settings.max_upload_bytes)
-    private = MediaStorage(settings.private_root, max_bytes=settings.max_upload_bytes)
-    return ScoringWorker(get_db(), media, private).start()
+    return ScoringWorker(get_db(), *get_settings().stores()).start()
 
 
 def ensure_worker() -> None:
