@@ -14,7 +14,7 @@ from ui.widgets import format_score
 db = get_db()
 user = current_user()
 raw_id = st.query_params.get("submission", "")
-if not raw_id.isdigit():
+if not (raw_id.isascii() and raw_id.isdigit()):  # str.isdigit() also accepts "²" and other scripts' digits
     st.title("Submission result")
     st.info("Open a result from the leaderboard or from your submissions.")
     st.stop()

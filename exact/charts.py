@@ -53,7 +53,9 @@ def best_over_time(progression: pd.DataFrame) -> go.Figure:
 
 def score_distribution(histogram: pd.DataFrame) -> go.Figure:
     centres = (histogram["bin_start"] + histogram["bin_end"]) / 2
-    widths = (histogram["bin_end"] - histogram["bin_start"]).where(lambda w: w > 0, None)
+    spans = histogram["bin_end"] - histogram["bin_start"]
+    # All scores equal: one bin of width 0, which plotly refuses; let it pick a width instead.
+    widths = spans.tolist() if (spans > 0).all() else None
     figure = go.Figure(
         go.Bar(
             x=centres,

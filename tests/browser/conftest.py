@@ -48,6 +48,7 @@ class LiveApp:
     log_path: Path
     process: subprocess.Popen = field(repr=False)
     _db: Database | None = field(default=None, repr=False)
+    private_root: Path | None = None  # EXACT_PRIVATE_ROOT: ground-truth masks, outside the media root
 
     @property
     def db(self) -> Database:
@@ -106,11 +107,12 @@ def _wait_healthy(app: LiveApp) -> None:
     )
 
 
-def _start_app(db_url: str, workdir: Path) -> LiveApp:
+def _start_app(db_url: str, workdir: Path, extra_env: dict[str, str] | None = None) -> LiveApp:
     media_root = workdir / "media"
     data_dir = workdir / "data"
-    media_root.mkdir(parents=True)
-    data_dir.mkdir(parents=True)
+    private_root = workdir / "private"
+    for folder in (media_root, data_dir, private_root):
+        folder.mkdir(parents=True)
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -118,8 +120,10 @@ def _start_app(db_url: str, workdir: Path) -> LiveApp:
         EXACT_MEDIA_ROOT=str(media_root),
         EXACT_SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
         EXACT_DATA_DIR=str(data_dir),
+        EXACT_PRIVATE_ROOT=str(private_root),
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env or {})
     python = REPO_ROOT / ".venv" / "bin" / "python"
     command = [
         str(python if python.exists() else sys.executable),
@@ -148,6 +152,7 @@ def _start_app(db_url: str, workdir: Path) -> LiveApp:
         data_dir=data_dir,
         log_path=log_path,
         process=process,
+        private_root=private_root,
     )
     _wait_healthy(app)
     return app
@@ -173,10 +178,11 @@ def start_live_app(
     """Factory: ``start_live_app(with_schema=True)`` serves the app on a brand-new scratch database.
 
     ``with_schema=False`` leaves the database completely empty, so the app itself must create the schema.
+    ``env`` adds to (or overrides) the server's environment, e.g. ``{"EXACT_WORKER": "on"}``.
     """
     started: list[LiveApp] = []
 
-    def start(*, with_schema: bool = True) -> LiveApp:
+    def start(*, with_schema: bool = True, env: dict[str, str] | None = None) -> LiveApp:
         db_url = scratch_databases.create("exact_browser")
         if with_schema:
             database = Database(db_url, pool_size=1, max_overflow=1)
@@ -184,7 +190,7 @@ def start_live_app(
                 apply_schema(database)
             finally:
                 database.dispose()
-        app = _start_app(db_url, tmp_path / f"app{len(started)}")
+        app = _start_app(db_url, tmp_path / f"app{len(started)}", env)
         started.append(app)
         return app
 

@@ -1,0 +1,615 @@
+"""Ground-truth challenges in the pages, through Streamlit's AppTest running app.py against a real scratch database.
+
+Challenges and submissions are set up through the service layer (AppTest cannot upload files); the pages are then
+checked for what each role sees: the upload form on the Submit page, the result page (metrics, per-sample violin,
+gallery with or without masks), the leaderboard's baselines, the organisers-only statistics, and the benchmark option
+of the create-challenge page. The background worker stays off (EXACT_WORKER=off); tests drive scoring themselves.
+The service layer itself is covered by tests/test_evaluation.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+
+from db.database import Database
+from exact import evaluation as ev
+from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
+from exact.metrics import METRICS
+from exact.storage import MediaStorage, UploadedFile
+from exact.worker import ScoringWorker
+from exact.xaitris import BenchmarkSpec
+from tests.conftest import make_user
+from tests.pages_helpers import (
+    SECRET_KEY,
+    click,
+    log_in_state,
+    new_app,
+    offered_pages,
+    one,
+    rows,
+    run,
+    scalar,
+    title,
+    values,
+)
+
+MAX_BYTES = 200 * 1024 * 1024  # what the app uses by default (EXACT_MAX_UPLOAD_MB unset)
+GT_ID = "gt8"
+FORBIDDEN = "Only the submitter and the challenge's organisers can see this result."
+MASKS_HIDDEN = "Ground-truth masks are shown only to the submitter and the challenge's organisers."
+STATS_EXPANDER = "Ground-truth statistics (organisers only)"
+
+
+# --- fixtures ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_root(tmp_path: Path) -> Path:
+    root = tmp_path / "private"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def app_env(db_url, media_root, private_root, monkeypatch, tmp_path):
+    """As tests/test_pages.py's, plus a private root of this test's own; Streamlit caches emptied around it."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("EXACT_MEDIA_ROOT", str(media_root))
+    monkeypatch.setenv("EXACT_PRIVATE_ROOT", str(private_root))
+    monkeypatch.setenv("EXACT_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("EXACT_DATA_DIR", str(tmp_path / "exact-data"))
+    monkeypatch.setenv("EXACT_WORKER", "off")  # no thread outlives its database; tests score themselves
+    monkeypatch.delenv("EXACT_MAX_UPLOAD_MB", raising=False)
+    monkeypatch.delenv("EXACT_SESSION_DAYS", raising=False)
+    st.cache_resource.clear()
+    yield
+    from ui.runtime import get_db
+
+    with contextlib.suppress(Exception):
+        get_db().dispose()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(app_env):
+    return new_app
+
+
+@pytest.fixture
+def stores(media_root: Path, private_root: Path) -> tuple[MediaStorage, MediaStorage]:
+    """The public media store and the private (masks) store, as the app builds them."""
+    return MediaStorage(media_root, max_bytes=MAX_BYTES), MediaStorage(private_root, max_bytes=MAX_BYTES)
+
+
+@pytest.fixture
+def people(db):
+    """The superuser also closes first-run set-up; oscar is an organiser, but not of the ground-truth challenge."""
+    return {
+        "superuser": make_user(db, "root", superuser=True),
+        "organiser": make_user(db, "olivia", staff=True),
+        "other_organiser": make_user(db, "oscar", staff=True),
+        "participant": make_user(db, "pat"),
+        "other_participant": make_user(db, "quinn"),
+    }
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def make_gt_challenge(
+    db: Database,
+    stores,
+    organiser_id: int,
+    challenge_id: str,
+    *,
+    size: int = 8,
+    n_samples: int = 100,
+    primary: str = "emd",
+    shown: tuple[str, ...] = ("mass", "auc"),
+) -> ev.PreparedEvaluation:
+    media, private = stores
+    prepared, _ = ev.prepare_benchmark(BenchmarkSpec(scenario="linear", size=size, n_samples=n_samples, seed=3))
+    create_challenge(
+        db,
+        media,
+        organiser_id,
+        ChallengeForm(f"Ground truth {challenge_id}", "Explain the *tetrominoes*.", challenge_id),
+        {},
+        evaluation=EvaluationChoice(prepared=prepared, private=private, primary_metric=primary, shown_metrics=shown),
+    )
+    assert ev.score_waiting_baselines(db, media, private, challenge_id) == len(ev.BASELINES)
+    return prepared
+
+
+def submit(db, stores, user, challenge_id: str, attributions: np.ndarray, method: str, *, score: bool = True):
+    media, private = stores
+    submission = ev.submit_attributions(
+        db, media, user.id, challenge_id, UploadedFile("attributions.npy", _npy(attributions)), method_name=method
+    )
+    if score:
+        submission = ev.process_submission(db, media, private, submission.id)
+    return submission
+
+
+@pytest.fixture
+def gt(db, stores, people):
+    """An 8×8 benchmark challenge (14 evaluation samples) with scored baselines and pat's scored submission."""
+    prepared = make_gt_challenge(db, stores, people["organiser"].id, GT_ID)
+    noise = np.random.default_rng(1).random(prepared.masks.shape)
+    good = submit(db, stores, people["participant"], GT_ID, prepared.masks + 0.2 * noise, "Mask plus noise")
+    assert good.status == "done"
+    baselines = {
+        r["method_name"]: r["id"]
+        for r in rows(db, "SELECT id, method_name FROM exact_submission WHERE kind = 'baseline'")
+    }
+    return {"prepared": prepared, "submission": good, "baselines": baselines}
+
+
+def _open(app, db, user, page: str, **query: str):
+    """A fresh browser session of ``user`` (None: a visitor) on ``page`` with the given query string."""
+    at = app()
+    if user is not None:
+        log_in_state(at, db, user.id)
+    run(at)
+    at.query_params.clear()
+    for name, value in query.items():
+        at.query_params[name] = value
+    return run(at.switch_page(page))
+
+
+def _charts(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _subplot_titles(figure: dict) -> list[str]:
+    return [a["text"] for a in figure["layout"].get("annotations", [])]
+
+
+def _decode(z) -> np.ndarray:
+    """A heatmap's z as plotly sends it: nested lists, or a typed array {dtype, bdata (base64), shape}."""
+    if isinstance(z, dict):
+        array = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
+        shape = z.get("shape")
+        if shape is not None:
+            array = array.reshape([int(part) for part in str(shape).split(",")])
+        return array.astype(np.float64)
+    return np.asarray(z, dtype=np.float64)
+
+
+def _heatmaps(figure: dict) -> list[np.ndarray]:
+    return [_decode(trace["z"]) for trace in figure["data"] if trace["type"] == "heatmap"]
+
+
+def _links(at) -> list[str]:
+    return [link.label for link in at.get("page_link")]
+
+
+# --- submit page ---------------------------------------------------------------------------------------------------
+
+
+def test_submit_page_offers_an_upload_form_instead_of_the_typed_score(app, db, stores, gt, people):
+    create_challenge(db, stores[0], people["organiser"].id, ChallengeForm("Typed", "Scores only.", "typed"), {})
+    at = _open(app, db, people["participant"], "app_pages/submit.py", challenge=GT_ID)
+    assert title(at) == "Submit a score"
+    assert at.selectbox(key="submit_pick").value == GT_ID
+    intro = " ".join(values(at.markdown))
+    n = len(gt["prepared"].masks)
+    assert "scored on the server" in intro and f"`({n}, 8, 8)`" in intro and f"`({n}, 64)`" in intro
+    assert f"Ranked by **{METRICS['emd'].label}**" in intro
+    uploaders = at.get("file_uploader")
+    assert [u.proto.label for u in uploaders] == ["Attribution file"]
+    assert sorted(uploaders[0].proto.type) == [".npy", ".npz"]
+    assert "Upload and score" in [b.label for b in at.button]
+    assert "Submit score" not in [b.label for b in at.button]
+    assert [t.label for t in at.text_input] == ["Method name", "Paper or code URL (optional)"]
+    assert not [t for t in at.text_input if t.key == "submit_score"], "no typed-score field"
+    # pat's earlier submission is listed with its status and a link to its result
+    assert "Your submissions to this challenge" in values(at.subheader)
+    mine = at.dataframe[0].value
+    assert list(mine["method"]) == ["Mask plus noise"]
+    assert list(mine["status"]) == ["scored"]
+    assert list(mine["result"]) == [f"result?submission={gt['submission'].id}"]
+    assert mine["score"][0] == pytest.approx(gt["submission"].primary_value)
+
+    # Pressing the button without a file (AppTest cannot attach one) or without the confirmation stores nothing.
+    one(at.text_input, "Method name").input("Saliency")
+    click(at, "Upload and score")
+    assert values(at.warning) == ["Please tick the confirmation box first."]
+    one(at.checkbox, "I confirm these attributions come from my own method.").check()
+    click(at, "Upload and score")
+    assert values(at.warning) == ["Choose an attribution file first."]
+    assert not at.success and not at.error
+    assert scalar(db, "SELECT count(*) FROM exact_submission WHERE kind = 'participant'") == 1
+
+    # The same page for a score-only challenge shows the typed-score form instead.
+    at.selectbox(key="submit_pick").set_value("typed")
+    run(at)
+    assert [b.label for b in at.button if b.label in {"Submit score", "Upload and score"}] == ["Submit score"]
+    assert not at.get("file_uploader")
+    assert at.text_input(key="submit_score").value == ""
+
+
+def test_a_participant_without_submissions_sees_no_submissions_table(app, db, gt, people):
+    at = _open(app, db, people["other_participant"], "app_pages/submit.py", challenge=GT_ID)
+    assert "Upload and score" in [b.label for b in at.button]
+    assert "Your submissions to this challenge" not in values(at.subheader)
+    assert not at.dataframe
+
+
+def test_visitor_is_asked_to_log_in_to_submit(app, db, gt):
+    at = _open(app, db, None, "app_pages/challenge.py", challenge=GT_ID)
+    assert title(at) == f"Ground truth {GT_ID}"
+    assert "Log in to submit" in _links(at) and "Submit a score" not in _links(at)
+    assert "app_pages/submit.py" not in offered_pages(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/submit.py")  # there is no way for a visitor to reach the upload form
+
+
+# --- result page ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["participant", "organiser", "superuser"])
+def test_result_page_shows_metrics_violin_and_gallery_with_masks(app, db, gt, people, role):
+    """The submitter (pat), the challenge's organiser and an administrator see the masks."""
+    submission = gt["submission"]
+    at = _open(app, db, people[role], "app_pages/result.py", submission=str(submission.id))
+    assert not at.error, values(at.error)
+    assert title(at) == "Mask plus noise"
+    assert any(c.startswith("by **pat** · challenge `gt8` · scored") for c in values(at.caption))
+    assert [(m.label, m.value) for m in at.metric] == [(METRICS["emd"].label, f"{submission.primary_value:.6g}")]
+
+    summary = at.dataframe[0].value
+    stored = ev.get_submission_row(db, submission.id, with_result=True).result["metrics"]
+    assert list(summary["metric"]) == [METRICS[name].label for name in METRICS]  # registry order
+    assert list(summary.columns) == ["metric", "mean", "std", "scored", "not scorable"]
+    for name, row in zip(METRICS, summary.itertuples(index=False), strict=True):
+        assert row.mean == pytest.approx(stored[name]["mean"]) and row.std == pytest.approx(stored[name]["std"])
+        assert row.scored == len(gt["prepared"].masks) and row._4 == 0
+    assert any(c.startswith("file ") and "SHA-256" in c and "scored in" in c for c in values(at.caption))
+
+    violin, grid = _charts(at)
+    assert violin["layout"]["title"]["text"] == "Per-sample scores"
+    assert [trace["type"] for trace in violin["data"]] == ["violin"] * len(METRICS)
+    assert _subplot_titles(grid) == [
+        *(f"input #{i}" for i in range(4)),
+        *(f"ground truth #{i}" for i in range(4)),
+        *(f"attribution #{i}" for i in range(4)),
+    ]
+    heatmaps = _heatmaps(grid)
+    assert len(heatmaps) == 12
+    prepared = gt["prepared"]
+    for i in range(4):
+        np.testing.assert_allclose(heatmaps[i], prepared.inputs[i], rtol=1e-6)
+        np.testing.assert_array_equal(heatmaps[4 + i], prepared.masks[i])
+    assert MASKS_HIDDEN not in values(at.caption)
+    assert "Back to the leaderboard" in _links(at)
+
+
+@pytest.mark.parametrize("role", ["other_participant", "other_organiser", "visitor"])
+def test_result_page_of_someone_elses_submission_is_refused(app, db, gt, people, role):
+    user = None if role == "visitor" else people[role]
+    at = _open(app, db, user, "app_pages/result.py", submission=str(gt["submission"].id))
+    assert values(at.error) == [FORBIDDEN]
+    assert not at.get("plotly_chart") and not at.dataframe and not at.metric
+    assert "Mask plus noise" not in values(at.title)
+
+
+@pytest.mark.parametrize("role", ["visitor", "other_participant"])
+def test_baseline_result_is_public_but_its_masks_are_not(app, db, gt, people, role):
+    user = None if role == "visitor" else people[role]
+    baseline_id = gt["baselines"]["Sobel edges of the input"]
+    at = _open(app, db, user, "app_pages/result.py", submission=str(baseline_id))
+    assert not at.error, values(at.error)
+    assert title(at) == "Sobel edges of the input"
+    assert values(at.caption)[0].startswith("Baseline · challenge `gt8` · scored")
+    assert len(at.metric) == 1 and at.dataframe[0].value["metric"].tolist() == [m.label for m in METRICS.values()]
+    violin, grid = _charts(at)
+    titles = _subplot_titles(grid)
+    assert titles == [*(f"input #{i}" for i in range(4)), *(f"attribution #{i}" for i in range(4))]
+    assert not any("ground truth" in t for t in titles)
+    assert len(_heatmaps(grid)) == 8
+    assert MASKS_HIDDEN in values(at.caption)
+
+
+def test_baseline_result_shows_masks_to_the_organiser(app, db, gt, people):
+    at = _open(app, db, people["organiser"], "app_pages/result.py", submission=str(gt["baselines"]["The input itself"]))
+    grid = _charts(at)[1]
+    assert "ground truth #0" in _subplot_titles(grid)
+    assert MASKS_HIDDEN not in values(at.caption)
+
+
+@pytest.mark.parametrize("raw", [None, "", "abc", "-1", "1.5", "%20"])
+def test_result_page_without_a_valid_id_explains_where_results_are(app, db, gt, raw):
+    query = {} if raw is None else {"submission": raw}
+    at = _open(app, db, None, "app_pages/result.py", **query)
+    assert title(at) == "Submission result"
+    assert values(at.info) == ["Open a result from the leaderboard or from your submissions."]
+    assert not at.error and not at.get("plotly_chart")
+
+
+def test_result_page_with_a_non_ascii_digit_id_explains_where_results_are(app, db, gt):
+    at = _open(app, db, None, "app_pages/result.py", submission="²")
+    assert not at.error, values(at.error)
+    assert values(at.info) == ["Open a result from the leaderboard or from your submissions."]
+
+
+def test_result_page_of_a_missing_submission(app, db, gt, people):
+    at = _open(app, db, people["participant"], "app_pages/result.py", submission="987654")
+    assert values(at.error) == ["No such submission."]
+    assert not at.get("plotly_chart")
+
+
+def test_result_page_of_queued_and_failed_submissions(app, db, stores, gt, people):
+    pat = people["participant"]
+    shape = gt["prepared"].masks.shape
+    queued = submit(db, stores, pat, GT_ID, np.ones(shape), "Still waiting", score=False)
+    failed = submit(db, stores, pat, GT_ID, np.zeros(shape), "All zeros")
+    assert (queued.status, failed.status) == ("queued", "failed")
+
+    at = _open(app, db, pat, "app_pages/result.py", submission=str(queued.id))
+    assert title(at) == "Still waiting"
+    assert values(at.info) == ["This submission is still being scored. This page updates when you reload it."]
+    assert not at.get("plotly_chart") and not at.metric
+
+    at = _open(app, db, pat, "app_pages/result.py", submission=str(failed.id))
+    assert len(at.error) == 1 and at.error[0].value.startswith("Scoring failed: No sample could be scored")
+    assert "all zeros" in at.error[0].value
+    assert not at.get("plotly_chart") and not at.metric
+
+    # Both show up in pat's list on the submit page, with their statuses and the failure's reason.
+    at = _open(app, db, pat, "app_pages/submit.py", challenge=GT_ID)
+    mine = at.dataframe[0].value.set_index("method")
+    assert mine.loc["Still waiting", "status"] == "waiting to be scored"
+    assert mine.loc["All zeros", "status"] == "failed" and "all zeros" in mine.loc["All zeros", "error"]
+    assert mine.loc["Mask plus noise", "status"] == "scored"
+
+
+# --- leaderboard -----------------------------------------------------------------------------------------------------
+
+
+def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stores, gt, people):
+    shape = gt["prepared"].masks.shape
+    noisy = submit(db, stores, people["other_participant"], GT_ID, np.random.default_rng(2).random(shape), "Noise")
+    assert noisy.status == "done" and noisy.primary_value < gt["submission"].primary_value
+    baselines_sql = "SELECT method_name, primary_value FROM exact_submission WHERE kind = 'baseline'"
+    scores = {r["method_name"]: r["primary_value"] for r in rows(db, baselines_sql)}
+    random_score = scores["Random attributions"]
+
+    at = _open(app, db, None, "app_pages/leaderboard.py", challenge=GT_ID)
+    assert not at.error, values(at.error)
+    table, baselines = (frame.value for frame in at.dataframe)
+    assert list(table.columns[:7]) == ["rank", "username", "method", "score", "vs_random", "mass", "auc"]
+    assert list(table["username"]) == ["pat", "quinn"] and list(table["method"]) == ["Mask plus noise", "Noise"]
+    assert list(table["rank"]) == [1, 2]
+    for row, submission in zip(table.itertuples(index=False), (gt["submission"], noisy), strict=True):
+        assert row.score == pytest.approx(submission.primary_value)
+        assert row.vs_random == pytest.approx(submission.primary_value - random_score)
+        assert row.result == f"result?submission={submission.id}"
+        means = ev.get_submission_row(db, submission.id, with_result=True).result["metrics"]
+        assert row.mass == pytest.approx(means["mass"]["mean"]) and row.auc == pytest.approx(means["auc"]["mean"])
+    assert "score_id" not in table.columns and "precision" not in table.columns  # not among the shown metrics
+    # the column headers a person reads
+    table_columns = json.loads(at.dataframe[0].proto.columns)
+    assert table_columns["vs_random"]["label"] == "vs random"
+    assert table_columns["score"]["label"] == METRICS["emd"].label
+    assert table_columns["mass"]["label"] == METRICS["mass"].label
+
+    assert list(baselines.columns) == ["result", "method", "status", "score", "vs_random", "mass", "auc"]
+    assert sorted(baselines["method"]) == sorted(ev.BASELINES.values())
+    assert set(baselines["status"]) == {"done"}
+    by_method = baselines.set_index("method")
+    assert by_method.loc["Random attributions", "vs_random"] == pytest.approx(0.0)
+    assert by_method.loc["Ground truth (ceiling)", "score"] == pytest.approx(1.0)
+    for method, score in scores.items():
+        assert by_method.loc[method, "vs_random"] == pytest.approx(score - random_score)
+    assert "Baselines: reference methods computed by the server when the challenge was created." in values(at.caption)
+    # the ranking chart marks where random attributions and the ground truth land
+    ranking = _charts(at)[0]
+    assert len(_charts(at)) == 3
+    assert {a["text"] for a in ranking["layout"]["annotations"]} == {"Random attributions", "Ground truth"}
+
+    # A second, weaker method of pat's: the best per user still ranks pat by the better one; "all" lists both.
+    submit(db, stores, people["participant"], GT_ID, np.random.default_rng(3).random(shape), "Noise too")
+    run(at)
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["Mask plus noise", "Noise"] and list(table["submissions"]) == [2, 1]
+    at.toggle(key="leaderboard_show_all").set_value(True)
+    run(at)
+    table = at.dataframe[0].value
+    assert sorted(table["method"]) == ["Mask plus noise", "Noise", "Noise too"]
+    assert table["vs_random"].tolist() == pytest.approx((table["score"] - random_score).tolist())
+    assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == len(ev.BASELINES)
+
+
+def test_leaderboard_with_a_single_score_renders_its_charts(app, db, gt):
+    at = _open(app, db, None, "app_pages/leaderboard.py", challenge=GT_ID)
+    assert list(at.dataframe[0].value["username"]) == ["pat"]
+    assert not at.error, values(at.error)
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_leaderboard_of_a_ground_truth_challenge_without_participants_still_shows_baselines(
+    app, db, stores, gt, people
+):
+    make_gt_challenge(db, stores, people["organiser"].id, "gt-empty", n_samples=20)
+    at = _open(app, db, None, "app_pages/leaderboard.py", challenge="gt-empty")
+    assert values(at.info) == ["No submissions yet for this challenge."]
+    assert len(at.dataframe) == 1, "only the baselines table"
+    baselines = at.dataframe[0].value
+    assert "status" in baselines.columns and len(baselines) == len(ev.BASELINES)
+    assert not at.get("plotly_chart")
+
+
+# --- challenge page --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_statistics"),
+    [
+        ("organiser", True),  # attached the evaluation set
+        ("superuser", True),
+        ("other_organiser", False),  # organiser, but not of this challenge
+        ("participant", False),
+        ("visitor", False),
+    ],
+)
+def test_challenge_page_ground_truth_statistics_only_for_its_organisers(app, db, gt, people, role, sees_statistics):
+    user = None if role == "visitor" else people[role]
+    at = _open(app, db, user, "app_pages/challenge.py", challenge=GT_ID)
+    assert not at.error, values(at.error)
+    assert "Scored on the server" in values(at.subheader)
+    n = len(gt["prepared"].masks)
+    assert any(f"**{n} evaluation inputs** (8×8)" in m for m in values(at.markdown))
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert "Download evaluation inputs" in downloads and "Download dataset" in downloads
+    assert any(c.startswith("Generated XAI-TRIS benchmark: linear scenario, 8×8") for c in values(at.caption))
+    expanders = [e.label for e in at.expander]
+    if sees_statistics:
+        assert expanders == [STATS_EXPANDER]
+        statistics = at.expander[0].json[0].value
+        statistics = json.loads(statistics) if isinstance(statistics, str) else statistics
+        assert statistics["samples"] == n and statistics["grid"] == "8×8"
+        assert statistics["empty masks"] == 0 and statistics["mask pixels (mean)"] == 4.0  # a tetromino: 4 cells
+    else:
+        assert STATS_EXPANDER not in expanders
+        assert not at.json
+
+
+# --- create a challenge with a generated benchmark --------------------------------------------------------------------
+
+
+def _manage_new(app, db, user):
+    at = _open(app, db, user, "app_pages/manage_challenge.py")
+    assert at.selectbox(key="manage_pick").value == ""  # "New challenge"
+    at.radio(key="manage_eval_mode").set_value("benchmark")
+    return run(at)
+
+
+def _create(at, title_text: str, challenge_id: str):
+    one(at.text_input, "Title").input(title_text)
+    one(at.text_input, "Challenge id").input(challenge_id)
+    one(at.text_area, "Description (Markdown)").input("Find the **tetromino**.")
+    return click(at, "Create challenge")
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db, people, media_root, private_root):
+    at = _manage_new(app, db, people["organiser"])
+    assert [chart.proto for chart in at.get("plotly_chart")], "a preview of the benchmark"
+    preview = _charts(at)[0]
+    assert _subplot_titles(preview)[4:] == ["mask"] * 4
+    at.selectbox(key="bench_scenario").set_value("xor")
+    at.radio(key="bench_background").set_value("correlated")
+    at.slider(key="bench_alpha").set_value(0.7)
+    at.number_input(key="bench_n_8").set_value(200)
+    at.number_input(key="bench_seed").set_value(7)
+    at.selectbox(key="eval_primary").set_value("mass")
+    run(at)
+    at.multiselect(key="eval_shown").set_value(["emd", "auc"])
+    run(at)
+    _create(at, "XOR benchmark", "xor-bench")
+    assert not at.error, values(at.error)
+    assert values(at.success) == ["Created challenge **XOR benchmark** (`xor-bench`)."]
+    assert at.selectbox(key="manage_pick").value == "xor-bench"  # now the edit form of the new challenge
+    assert "Create challenge" not in [b.label for b in at.button]
+    assert values(at.info) == [
+        "Scored on the server from uploaded attributions (30 samples of 8×8). "
+        "The evaluation set cannot be changed after creation."
+    ]
+
+    evaluation = rows(
+        db,
+        "SELECT n_samples, height, width, primary_metric, shown_metrics, benchmark, created_by "
+        "FROM exact_evaluation WHERE challenge_id = 'xor-bench'",
+    )
+    assert len(evaluation) == 1
+    row = evaluation[0]
+    assert (row["n_samples"], row["height"], row["width"]) == (30, 8, 8)  # the 15 % test split of 200
+    assert row["primary_metric"] == "mass" and list(row["shown_metrics"]) == ["emd", "auc"]
+    assert row["created_by"] == people["organiser"].id
+    assert {k: row["benchmark"][k] for k in ("scenario", "size", "background", "n_samples", "seed")} == {
+        "scenario": "xor",
+        "size": 8,
+        "background": "correlated",
+        "n_samples": 200,
+        "seed": 7,
+    }
+    assert row["benchmark"]["alpha"] == pytest.approx(0.7)
+    baselines = rows(
+        db,
+        "SELECT method_name, status, primary_metric, primary_value FROM exact_submission "
+        "WHERE challenge_id = 'xor-bench' AND kind = 'baseline' ORDER BY id",
+    )
+    assert [b["method_name"] for b in baselines] == list(ev.BASELINES.values())
+    assert {(b["status"], b["primary_metric"]) for b in baselines} == {("done", "mass")}
+    assert baselines[-1]["primary_value"] == pytest.approx(1.0)  # the ground truth holds all the mass
+
+    dataset = scalar(db, "SELECT dataset FROM api_challenge WHERE challenge_id = 'xor-bench'")
+    assert dataset == "challenges/xor-bench/dataset/xai-tris-xor-8x8.npz"
+    with np.load(media_root / dataset, allow_pickle=False) as npz:
+        assert {"x_train", "masks_train", "x_test", "y_test"} <= set(npz.files)
+        assert not any(name.startswith("masks_test") for name in npz.files)
+        assert npz["x_test"].shape == (30, 8, 8)
+    assert not any("mask" in path for path in _files(media_root)), "no masks file under the public media root"
+    private_files = _files(private_root)
+    assert "evaluations/xor-bench/masks.npz" in private_files
+    assert len([p for p in private_files if p.startswith("evaluations/xor-bench/baselines/")]) == len(ev.BASELINES)
+
+
+def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, people, stores, media_root, private_root):
+    at = _manage_new(app, db, people["organiser"])
+    at.radio(key="bench_size").set_value(64)
+    run(at)
+    at.number_input(key="bench_n_64").set_value(20)  # 3 evaluation samples: a few seconds for the worker
+    run(at)
+    _create(at, "Big linear", "big-linear")
+    assert not at.error, values(at.error)
+    assert values(at.success) == ["Created challenge **Big linear** (`big-linear`)."]
+    n_samples = scalar(db, "SELECT n_samples FROM exact_evaluation WHERE challenge_id = 'big-linear'")
+    assert values(at.info) == [
+        f"Scored on the server from uploaded attributions ({n_samples} samples of 64×64). "
+        "The evaluation set cannot be changed after creation."
+    ]
+    status_sql = "SELECT status, count(*) AS n FROM exact_submission WHERE challenge_id = 'big-linear' GROUP BY status"
+    assert rows(db, status_sql) == [{"status": "queued", "n": len(ev.BASELINES)}]
+
+    # The leaderboard lists them as queued meanwhile.
+    board = _open(app, db, None, "app_pages/leaderboard.py", challenge="big-linear")
+    assert set(board.dataframe[0].value["status"]) == {"queued"}
+
+    worker = ScoringWorker(db, *stores)
+    runs = 0
+    while worker.run_once():
+        runs += 1
+        assert runs <= len(ev.BASELINES), "the worker keeps finding work"
+    assert runs == len(ev.BASELINES)
+    assert rows(db, status_sql) == [{"status": "done", "n": len(ev.BASELINES)}]
+    run(board)
+    assert set(board.dataframe[0].value["status"]) == {"done"}
+    assert scalar(db, "SELECT dataset FROM api_challenge WHERE challenge_id = 'big-linear'").endswith("64x64.npz")
+
+
+def test_a_refused_benchmark_form_stores_nothing(app, db, people, media_root, private_root):
+    at = _manage_new(app, db, people["organiser"])
+    _create(at, "   ", "")
+    assert values(at.error) == ["Title is required."]
+    _create(at, "Bad id", "bad id!")
+    assert at.error[0].value.startswith("Challenge id may contain only letters")
+    assert scalar(db, "SELECT count(*) FROM api_challenge") == 0
+    assert scalar(db, "SELECT count(*) FROM exact_evaluation") == 0
+    assert scalar(db, "SELECT count(*) FROM exact_submission") == 0
+    assert _files(media_root) == [] and _files(private_root) == []
