@@ -47,6 +47,11 @@ def get_by_username(conn: Connection, username: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def lock_username(conn: Connection, username: str) -> None:
+    """Serialise concurrent registrations of one name (any case) until the transaction ends."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(lower(:u)))"), {"u": username})
+
+
 def username_taken(conn: Connection, username: str) -> bool:
     """Case-insensitive, so nobody can register 'Alice' beside 'alice' to impersonate them."""
     query = sa.text("SELECT 1 FROM auth_user WHERE lower(username) = lower(:username)")

@@ -117,7 +117,7 @@ def authenticate(
     Repeated failures for the account or from the client (its network address) slow down and then lock
     (exact.throttle); a lock is checked before the password is looked at.
     """
-    username = (username or "").strip()
+    username = (username or "").strip()  # matched exactly, as Django's login does
     password = password or ""
     throttle = throttle or Throttle(db)
     throttle.check(username, client)
@@ -131,8 +131,11 @@ def authenticate(
 
 
 def _check_credentials(db: Database, username: str, password: str) -> User:
+    # PostgreSQL text cannot hold NUL, so such a name exists nowhere (and must not reach the driver).
+    plausible = username and len(username) <= 150 and "\x00" not in username
+    password = password.replace("\x00", "\ufffd")
     with db.transaction() as conn:
-        row = users_sql.get_by_username(conn, username) if username and len(username) <= 150 else None
+        row = users_sql.get_by_username(conn, username) if plausible else None
         if row is None:
             passwords.burn_time_like_check(password)
             raise AuthenticationFailed()
@@ -169,6 +172,7 @@ def register(
     password_hash = passwords.make_password(password)
     try:
         with db.transaction() as conn:
+            users_sql.lock_username(conn, username)
             if users_sql.username_taken(conn, username):
                 raise ValidationError(f"The username {username!r} is already taken.")
             user_id = users_sql.insert_user(
@@ -267,6 +271,7 @@ def create_user(
         check_password_policy(password, username=username)
     try:
         with db.transaction() as conn:
+            users_sql.lock_username(conn, username)
             if users_sql.username_taken(conn, username):
                 raise ValidationError(f"The username {username!r} is already taken.")
             user_id = users_sql.insert_user(
@@ -302,6 +307,7 @@ def create_first_admin(db: Database, *, username: str, password: str, password_a
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FIRST_ADMIN_LOCK_KEY})
         if users_sql.count_superusers(conn) > 0:
             raise PermissionDenied("An administrator already exists; set-up is closed.")
+        users_sql.lock_username(conn, username)
         if users_sql.username_taken(conn, username):
             raise ValidationError(f"The username {username!r} is already taken.")
         user_id = users_sql.insert_user(

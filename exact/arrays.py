@@ -201,7 +201,7 @@ def _load_npz(data: bytes, *, name: str, max_bytes: int, key: str | None) -> np.
         if _looks_like_pickle(data):
             raise _not_an_array_file(name, data)
         raise ValidationError(f"'{name}' is not a NumPy .npz archive (not a zip file).")
-    _check_zip_directory_size(data, name)
+    check_zip_directory_size(data, name)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except Exception as exc:  # BadZipFile, struct.error, OverflowError, ... from a forged directory
@@ -231,7 +231,7 @@ def _load_npz(data: bytes, *, name: str, max_bytes: int, key: str | None) -> np.
     return array
 
 
-def _check_zip_directory_size(data: bytes, name: str) -> None:
+def check_zip_directory_size(data: bytes, name: str, *, max_entries: int = MAX_NPZ_ENTRIES) -> None:
     """Refuse a huge central directory from the end records alone, before zipfile builds an object per entry.
 
     zipfile trusts the zip64 end record when one is present, so both are checked. Anything malformed is left to
@@ -247,10 +247,10 @@ def _check_zip_directory_size(data: bytes, name: str) -> None:
         if record >= 0 and data[record : record + 4] == b"PK\x06\x06":
             fields = struct.unpack("<4sQ2H2L4Q", data[record : record + 56])
             count, directory_size = max(count, fields[7]), max(directory_size, fields[8])
-    if count > MAX_NPZ_ENTRIES or directory_size > MAX_NPZ_ENTRIES * 1024:
+    if count > max_entries or directory_size > max_entries * 1024:
         raise ValidationError(
             f"'{name}' has a zip directory of {count} entries ({_size(directory_size)}); at most "
-            f"{MAX_NPZ_ENTRIES} entries are accepted."
+            f"{max_entries} entries are accepted."
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import unicodedata
@@ -18,7 +19,9 @@ from exact.accounts import require_user
 from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.evaluation import PreparedEvaluation, clean_metric_choice, store_evaluation
 from exact.storage import MediaStorage, UploadedFile
-from exact.validation import clean_challenge_id, clean_text
+from exact.validation import CHALLENGE_ID_RE, clean_challenge_id, clean_text
+
+log = logging.getLogger(__name__)
 
 # The column allows 100 characters, but files live at challenges/<id>/<kind>/<name> within 100 characters too;
 # 50 leaves file names room. Existing longer ids (created by Django) are still read and shown.
@@ -90,6 +93,8 @@ def list_challenges(db: Database, *, search: str = "", sort: str = "newest") -> 
     if sort not in challenges_sql.SORTS:
         raise ValidationError(f"Unknown sort order {sort!r}.")
     search = (search or "").strip()[:200]
+    if "\x00" in search:  # no stored text can contain NUL (PostgreSQL refuses it), so nothing matches
+        return []
     with db.connect() as conn:
         return [Challenge.from_row(r) for r in challenges_sql.list_with_stats(conn, search=search, sort=sort)]
 
@@ -295,7 +300,11 @@ def delete_challenge(
             raise NotFound(f"There is no challenge {challenge_id!r}.")
         _require_editor(conn, actor_id, challenge_id, "delete a challenge")
         counts = challenges_sql.delete_everything(conn, challenge_id)
-    # Files only after the commit: a failed delete keeps everything.
+    # Files only after the commit: a failed delete keeps everything. Only ids of our own safe form name a folder
+    # (a Django-created id like "../x" must never widen what is deleted).
+    if not CHALLENGE_ID_RE.match(challenge_id):
+        log.warning("not deleting files of challenge %r: its id is not a safe folder name", challenge_id)
+        return counts
     for store, folder in (
         (storage, f"challenges/{challenge_id}"),
         (storage, f"submissions/{challenge_id}"),

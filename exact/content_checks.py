@@ -41,6 +41,8 @@ def _json(data: bytes, label: str) -> None:
 
 
 def _zip(data: bytes, label: str, *, max_bytes: int) -> None:
+    # From the end records alone, before zipfile parses a possibly enormous directory.
+    arrays.check_zip_directory_size(data, label, max_entries=_MAX_ZIP_ENTRIES)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
@@ -110,6 +112,7 @@ def check_content(data: bytes, extension: str, *, label: str, max_bytes: int) ->
 
 
 def _npz_keys(data: bytes, label: str) -> list[str]:
+    arrays.check_zip_directory_size(data, label)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = [n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from db import evaluations as evaluations_sql
 from db import scores as scores_sql
@@ -344,6 +345,45 @@ def submit_attributions(
     arrays.validate_attributions(raw, shape)  # refuse bad files now, with a precise message
     digest = hashlib.sha256(upload.data).hexdigest()
     extension = ".npz" if key else ".npy"
+    try:
+        return _store_submission(
+            db,
+            media,
+            actor_id,
+            challenge_id,
+            upload,
+            evaluation,
+            digest,
+            extension,
+            method_name=method_name,
+            description=description,
+            url=url,
+            request_key=request_key,
+        )
+    except IntegrityError:
+        # The same form sent twice at once: the unique request key let one through; answer with that one.
+        with db.connect() as conn:
+            existing = evaluations_sql.submission_for_request_key(conn, request_key or "")
+        if existing is None or existing["user_id"] != actor_id:
+            raise ValidationError("This form was already used; reload the page to submit again.") from None
+        return Submission.from_row(existing)
+
+
+def _store_submission(
+    db: Database,
+    media: MediaStorage,
+    actor_id: int | None,
+    challenge_id: str,
+    upload: UploadedFile,
+    evaluation: EvaluationSet,
+    digest: str,
+    extension: str,
+    *,
+    method_name: str,
+    description: str,
+    url: str,
+    request_key: str | None,
+) -> Submission:
     with media.staged() as staged, db.transaction() as conn:
         user = require_user(conn, actor_id, "submit attributions")
         path = staged.write(

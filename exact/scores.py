@@ -98,7 +98,7 @@ def _histogram_frame(rows: list[dict], bins: int) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["bin_start", "bin_end", "count"])
     lo, hi = rows[0]["lo"], rows[0]["hi"]
-    width = (hi - lo) / bins if hi > lo else 0.0
+    width = hi / bins - lo / bins if hi > lo else 0.0  # not (hi - lo) / bins: that overflows near the float limit
     records = []
     for row in rows:
         start = lo + (row["bucket"] - 1) * width
@@ -156,7 +156,8 @@ def _with_ground_truth_columns(board: Leaderboard, evaluation: dict, details: di
                 "method": b["method_name"],
                 "status": b["status"],
                 "score": b["primary_value"],
-                "vs_random": None if b["primary_value"] is None or random_score is None
+                "vs_random": None
+                if b["primary_value"] is None or random_score is None
                 else b["primary_value"] - random_score,
                 **{name: ((b["metrics"] or {}).get(name) or {}).get("mean") for name in shown},
             }
@@ -165,8 +166,13 @@ def _with_ground_truth_columns(board: Leaderboard, evaluation: dict, details: di
         columns=["result", "method", "status", "score", "vs_random", *shown],
     )
     return Leaderboard(
-        challenge_id=board.challenge_id, show_all=board.show_all, table=table, progression=board.progression,
-        histogram=board.histogram, baselines=baselines, primary_metric=evaluation["primary_metric"],
+        challenge_id=board.challenge_id,
+        show_all=board.show_all,
+        table=table,
+        progression=board.progression,
+        histogram=board.histogram,
+        baselines=baselines,
+        primary_metric=evaluation["primary_metric"],
         shown_metrics=shown,
     )
 
@@ -174,9 +180,17 @@ def _with_ground_truth_columns(board: Leaderboard, evaluation: dict, details: di
 def leaderboard_csv(board: Leaderboard) -> bytes:
     """CSV of what the table shows (internal ids left out)."""
     table = board.table.drop(columns=["score_id", "result"], errors="ignore").copy()
-    # Spreadsheets run cells starting with = + - @ as formulas; usernames may start with + - @.
-    table["username"] = table["username"].map(lambda name: f"'{name}" if name[:1] in "=+-@" else name)
+    # Spreadsheets run text cells starting with = + - @ (or tab/CR) as formulas: usernames and method names may.
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].map(_defuse_formula)
     return table.to_csv(index=False).encode("utf-8")
+
+
+def _defuse_formula(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def site_totals(db: Database) -> dict[str, int]:

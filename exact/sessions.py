@@ -90,6 +90,23 @@ def is_session_live(db: Database, session_id: str, user_id: int) -> bool:
         return users_sql.get_live_session_user_id(conn, session_id) == user_id
 
 
+def check_live(
+    db: Database, session_id: str, user_id: int, *, secret_key: str, fingerprint: str | None
+) -> tuple[User, str] | None:
+    """For a browser tab that is already logged in: ``(user, password fingerprint)`` while the session row is
+    live, the user active and (when ``fingerprint`` is given) the password unchanged, e.g. through Django."""
+    with db.connect() as conn:
+        if users_sql.get_live_session_user_id(conn, session_id) != user_id:
+            return None
+        row = users_sql.get_by_id(conn, user_id)
+    if row is None or not row["is_active"]:
+        return None
+    current = _password_fingerprint(secret_key, row["password"])
+    if fingerprint is not None and not hmac.compare_digest(fingerprint, current):
+        return None
+    return User.from_row(row), current
+
+
 def end_session(db: Database, session_id: str | None) -> None:
     if not session_id:
         return

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 PATH_MAX_LENGTH = 100  # Django FileField default max_length; the column is varchar(100)
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-_EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+_EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,16}$")  # long enough for .safetensors
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst"}
 _COLLISION_SUFFIX_LENGTH = 8  # "_" + 7 random characters, as Django does
 

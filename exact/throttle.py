@@ -37,9 +37,9 @@ class Throttle:
 
     @staticmethod
     def keys(username: str, client: str | None) -> list[tuple[str, int]]:
-        keys = [(f"account:{username.strip().lower()[:150]}", ACCOUNT_THRESHOLD)]
+        keys = [(f"account:{username.strip().lower()[:150].replace(chr(0), '')}", ACCOUNT_THRESHOLD)]
         if client:
-            keys.append((f"client:{client[:100]}", CLIENT_THRESHOLD))
+            keys.append((f"client:{client[:100].replace(chr(0), '')}", CLIENT_THRESHOLD))
         return keys
 
     def check(self, username: str, client: str | None) -> None:

@@ -14,6 +14,8 @@ USERNAME_RE = re.compile(r"^[\w.@+-]+\Z")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 CHALLENGE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # A plain decimal number; Python's float() would also take "1_0", "infinity" and friends.
+# Scores beyond this make differences and charts overflow; no real metric comes near it.
+MAX_SCORE_MAGNITUDE = 1e300
 NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 
 
@@ -25,6 +27,10 @@ def clean_text(
     value: str | None, *, field: str, max_length: int, required: bool = True, multiline: bool = False
 ) -> str:
     text = (value or "").strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: PostgreSQL cannot store them
+        raise ValidationError(f"{field} contains characters that cannot be stored.") from None
     if required and not text:
         raise ValidationError(f"{field} is required.")
     if len(text) > max_length:
@@ -35,7 +41,8 @@ def clean_text(
 
 
 def clean_username(value: str | None) -> str:
-    username = clean_text(value, field="Username", max_length=150)
+    # NFKC, as Django's normalize_username: "ｐａｔ" (fullwidth) is "pat", so nobody can register a look-alike.
+    username = clean_text(unicodedata.normalize("NFKC", value or ""), field="Username", max_length=150)
     if not USERNAME_RE.match(username):
         raise ValidationError("Username may contain only letters, digits and @ . + - _ (no spaces).")
     return username
@@ -62,7 +69,10 @@ def clean_score(value: object) -> float:
     if isinstance(value, bool):
         raise ValidationError("Score must be a number.")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the double range
+            raise ValidationError("Score must be finite; this number is too large.") from None
     elif isinstance(value, str) or value is None:
         text = (value or "").strip()
         if not text:
@@ -80,4 +90,6 @@ def clean_score(value: object) -> float:
         raise ValidationError("Score must be a number; NaN is not allowed.")
     if math.isinf(number):
         raise ValidationError("Score must be finite; infinity is not allowed.")
+    if abs(number) > MAX_SCORE_MAGNITUDE:
+        raise ValidationError(f"Score must be between -{MAX_SCORE_MAGNITUDE:g} and {MAX_SCORE_MAGNITUDE:g}.")
     return number

@@ -9,12 +9,13 @@ import streamlit as st
 
 from db.database import Database
 from exact import sessions
-from exact.accounts import User, load_active_user
+from exact.accounts import User
 from ui.runtime import get_secret_key, get_settings
 
 _USER_ID = "auth_user_id"
 _SESSION_ID = "auth_session_id"
 _COOKIE_TO_WRITE = "auth_cookie_to_write"
+_FINGERPRINT = "auth_password_fingerprint"  # server-side only; a password changed elsewhere ends the tab's login
 _COOKIE_SAFE = re.compile(r"^[A-Za-z0-9._-]*$")
 
 
@@ -39,11 +40,12 @@ def resolve_user(db: Database) -> User | None:
     user_id = st.session_state.get(_USER_ID)
     session_id = st.session_state.get(_SESSION_ID)
     if user_id is not None and session_id is not None:
-        if sessions.is_session_live(db, session_id, user_id):
-            with db.connect() as conn:
-                user = load_active_user(conn, user_id)
-            if user is not None:
-                return user
+        live = sessions.check_live(
+            db, session_id, user_id, secret_key=get_secret_key(), fingerprint=st.session_state.get(_FINGERPRINT)
+        )
+        if live is not None:
+            user, st.session_state[_FINGERPRINT] = live
+            return user
         forget_user()
         return None
     if st.session_state.get("auth_logged_out"):
@@ -62,6 +64,7 @@ def log_in(db: Database, user: User) -> None:
     session_id, cookie = sessions.start_session(db, user.id, secret_key=get_secret_key(), days=settings.session_days)
     st.session_state[_USER_ID] = user.id
     st.session_state[_SESSION_ID] = session_id
+    st.session_state.pop(_FINGERPRINT, None)  # taken from the database on the next run
     st.session_state[_COOKIE_TO_WRITE] = (cookie, settings.session_days * 86400)
     st.session_state.pop("auth_logged_out", None)
 
@@ -76,6 +79,7 @@ def log_out(db: Database) -> None:
 def forget_user() -> None:
     st.session_state.pop(_USER_ID, None)
     st.session_state.pop(_SESSION_ID, None)
+    st.session_state.pop(_FINGERPRINT, None)
 
 
 def current_session_id() -> str | None:

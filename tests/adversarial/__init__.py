@@ -1,0 +1,1 @@
+"""Adversarial tests: each module tries to break one promise the app makes (docs/security.md lists them all)."""
