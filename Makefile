@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-unit bench lint init-db demo browser clean
+.PHONY: run test bench load lint init-db demo browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(VENV)/.dev browser
 
 bench: $(VENV)/.dev
 	$(PY) -m bench
+
+# Load test on loopback (docs/load-test.md): 50 sessions for 60 s. E.g. make load LOAD_ARGS="--sessions 10 --json load.json"
+load: $(VENV)/.dev
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 init-db: $(VENV)/.runtime
 	$(PY) -m exact init-db
