@@ -136,3 +136,49 @@ def make_user(
             is_active=active,
         )
         return User.from_row(users_sql.get_by_id(conn, user_id))
+
+
+@pytest.fixture
+def private_root(tmp_path: Path) -> Path:
+    """The app's private (ground-truth) folder in tests: EXACT_DATA_DIR/private, its default place."""
+    root = tmp_path / "exact-data" / "private"
+    root.mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def app_env(db_url: str, media_root: Path, private_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Environment of the app under AppTest, on this test's scratch database; Streamlit caches emptied around it.
+
+    (The scratch database exists before DATABASE_URL is patched, so the session's server choice is untouched.)
+    """
+    import contextlib
+
+    import streamlit as st
+
+    from tests.pages_helpers import SECRET_KEY
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("EXACT_MEDIA_ROOT", str(media_root))
+    monkeypatch.setenv("EXACT_PRIVATE_ROOT", str(private_root))
+    monkeypatch.setenv("EXACT_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("EXACT_DATA_DIR", str(tmp_path / "exact-data"))
+    monkeypatch.setenv("EXACT_WORKER", "off")  # tests drive scoring themselves; no thread outlives its database
+    monkeypatch.delenv("EXACT_MAX_UPLOAD_MB", raising=False)
+    monkeypatch.delenv("EXACT_SESSION_DAYS", raising=False)
+    st.cache_resource.clear()
+    yield
+    from ui.runtime import get_db
+
+    # The app's pooled connections to this scratch database; tests that break the configuration have none.
+    with contextlib.suppress(Exception):
+        get_db().dispose()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(app_env):
+    """Runs of app.py as a live server does them: ``app()`` gives a fresh AppTest (app.py always runs first)."""
+    from tests.pages_helpers import new_app
+
+    return new_app

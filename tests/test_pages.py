@@ -10,8 +10,6 @@ as its legacy automatic navigation and would run a deep-linked page file without
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import sqlalchemy as sa
 import streamlit as st
@@ -28,13 +26,11 @@ from tests.pages_helpers import (
     ORGANISER_PAGES,
     PAGE_TITLES,
     PARTICIPANT_PAGES,
-    SECRET_KEY,
     SUPERUSER_PAGES,
     VISITOR_PAGES,
     click,
     goto,
     log_in_state,
-    new_app,
     offered_pages,
     one,
     rows,
@@ -49,33 +45,6 @@ SCRIPT_DESCRIPTION = "Intro with **bold** text.\n\n<script>alert('owned')</scrip
 
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def app_env(db_url, media_root, monkeypatch, tmp_path):
-    """Environment of the app under test; Streamlit resource caches emptied before and after."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("EXACT_MEDIA_ROOT", str(media_root))
-    monkeypatch.setenv("EXACT_SECRET_KEY", SECRET_KEY)
-    monkeypatch.setenv("EXACT_DATA_DIR", str(tmp_path / "exact-data"))
-    monkeypatch.setenv("EXACT_WORKER", "off")  # tests drive scoring themselves; no thread outlives its database
-    monkeypatch.delenv("EXACT_MAX_UPLOAD_MB", raising=False)
-    monkeypatch.delenv("EXACT_SESSION_DAYS", raising=False)
-    st.cache_resource.clear()
-    yield
-    from ui.runtime import get_db
-
-    # The app's pooled connections to this test's scratch database (cached, so the same object). Tests that break
-    # the configuration on purpose have none.
-    with contextlib.suppress(Exception):
-        get_db().dispose()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def app(app_env):
-    """Runs of app.py as a live server does them: app.py (the auth gate) always runs first."""
-    return new_app
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ The service layer itself is covered by tests/test_evaluation.py.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 
 from db.database import Database
 from exact import evaluation as ev
@@ -28,10 +26,8 @@ from exact.worker import ScoringWorker
 from exact.xaitris import BenchmarkSpec
 from tests.conftest import make_user
 from tests.pages_helpers import (
-    SECRET_KEY,
     click,
     log_in_state,
-    new_app,
     offered_pages,
     one,
     rows,
@@ -49,38 +45,6 @@ STATS_EXPANDER = "Ground-truth statistics (organisers only)"
 
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_root(tmp_path: Path) -> Path:
-    root = tmp_path / "private"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def app_env(db_url, media_root, private_root, monkeypatch, tmp_path):
-    """As tests/test_pages.py's, plus a private root of this test's own; Streamlit caches emptied around it."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("EXACT_MEDIA_ROOT", str(media_root))
-    monkeypatch.setenv("EXACT_PRIVATE_ROOT", str(private_root))
-    monkeypatch.setenv("EXACT_SECRET_KEY", SECRET_KEY)
-    monkeypatch.setenv("EXACT_DATA_DIR", str(tmp_path / "exact-data"))
-    monkeypatch.setenv("EXACT_WORKER", "off")  # no thread outlives its database; tests score themselves
-    monkeypatch.delenv("EXACT_MAX_UPLOAD_MB", raising=False)
-    monkeypatch.delenv("EXACT_SESSION_DAYS", raising=False)
-    st.cache_resource.clear()
-    yield
-    from ui.runtime import get_db
-
-    with contextlib.suppress(Exception):
-        get_db().dispose()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def app(app_env):
-    return new_app
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.scores import submit_score
 from exact.storage import MediaStorage, UploadedFile
 from tests.conftest import make_user
-from tests.test_pages import app, app_env  # noqa: F401 - the AppTest fixtures, reused as they are
 
 PASSWORD = "correct horse battery"
 N, H, W = 12, 4, 4  # the ground-truth challenge: 12 samples of 4×4
@@ -138,14 +137,6 @@ def cast(db) -> Cast:
         inactive=make_user(db, "sleepy", staff=True, active=False),
         deleted_id=ghost.id,
     )
-
-
-@pytest.fixture
-def private_root(tmp_path: Path) -> Path:
-    """Where the app under AppTest keeps private files too (EXACT_DATA_DIR/private, see tests/test_pages.app_env)."""
-    root = tmp_path / "exact-data" / "private"
-    root.mkdir(parents=True)
-    return root
 
 
 @pytest.fixture
