@@ -85,11 +85,6 @@ def resolve_session(db: Database, cookie_value: str | None, *, secret_key: str, 
     return str(payload["sid"]), User.from_row(row)
 
 
-def is_session_live(db: Database, session_id: str, user_id: int) -> bool:
-    with db.connect() as conn:
-        return users_sql.get_live_session_user_id(conn, session_id) == user_id
-
-
 def check_live(
     db: Database, session_id: str, user_id: int, *, secret_key: str, fingerprint: str | None
 ) -> tuple[User, str] | None:
