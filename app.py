@@ -10,7 +10,7 @@ from exact.accounts import needs_first_admin
 from exact.errors import DatabaseUnavailable, UserError
 from ui import auth
 from ui.feedback import show_unexpected
-from ui.runtime import ensure_worker, get_db, get_settings
+from ui.runtime import announce_setup_token, ensure_worker, get_db, get_settings
 from ui.setup_help import render_database_help
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -66,6 +66,7 @@ def main() -> None:
 
     if first_run:
         auth.forget_user()
+        announce_setup_token()  # decided and printed by the server; the page only asks for it
         st.navigation([st.Page("app_pages/setup.py", title="Set up Exact", icon=":material/rocket_launch:")]).run()
         return
 

@@ -288,6 +288,67 @@ CREATE TABLE IF NOT EXISTS exact_challenge_owner (
     CONSTRAINT exact_challenge_owner_pkey PRIMARY KEY (challenge_id)
 );
 
+-- Competition rules of a challenge (docs/competitions.md). No row: open forever, no limits, higher is better.
+-- Times are timestamptz; reveal 'auto' shows the private board at ends_at, 'manual' when the organiser publishes.
+CREATE TABLE IF NOT EXISTS exact_competition (
+    challenge_id varchar(100) NOT NULL,
+    starts_at timestamp with time zone NULL,
+    ends_at timestamp with time zone NULL,
+    reveal varchar(10) NOT NULL DEFAULT 'auto' CHECK (reveal IN ('auto', 'manual')),
+    revealed_at timestamp with time zone NULL,
+    daily_limit integer NULL CHECK (daily_limit > 0),
+    total_limit integer NULL CHECK (total_limit > 0),
+    final_count integer NOT NULL DEFAULT 2 CHECK (final_count > 0),
+    metric_name varchar(100) NOT NULL DEFAULT 'Score',
+    higher_is_better boolean NOT NULL DEFAULT true,
+    min_value double precision NULL,
+    max_value double precision NULL,
+    CONSTRAINT exact_competition_pkey PRIMARY KEY (challenge_id),
+    CONSTRAINT exact_competition_range_check CHECK (min_value IS NULL OR max_value IS NULL OR min_value < max_value),
+    CONSTRAINT exact_competition_phase_check CHECK (starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at)
+);
+
+-- How an evaluation set's samples are split (the assignment itself lives in the private masks file).
+CREATE TABLE IF NOT EXISTS exact_evaluation_split (
+    challenge_id varchar(100) NOT NULL,
+    n_development integer NOT NULL CHECK (n_development >= 0),
+    n_public integer NOT NULL CHECK (n_public > 0),
+    n_private integer NOT NULL CHECK (n_private > 0),
+    labels_published boolean NOT NULL DEFAULT false,
+    CONSTRAINT exact_evaluation_split_pkey PRIMARY KEY (challenge_id)
+);
+
+-- Aggregates of one submission on one split: what leaderboards read (never the per-sample arrays in result).
+CREATE TABLE IF NOT EXISTS exact_submission_summary (
+    submission_id bigint NOT NULL,
+    split varchar(12) NOT NULL CHECK (split IN ('development', 'public', 'private')),
+    primary_value double precision NULL,
+    metrics jsonb NOT NULL,
+    CONSTRAINT exact_submission_summary_pkey PRIMARY KEY (submission_id, split)
+);
+
+-- Moderation of a ranked score (api_score id): hidden or disqualified by an organiser, or withdrawn by its
+-- submitter. Also recorded in django_admin_log (content type api.score) so the Django admin shows it.
+CREATE TABLE IF NOT EXISTS exact_moderation (
+    score_id bigint NOT NULL,
+    challenge_id varchar(100) NOT NULL,
+    action varchar(20) NOT NULL CHECK (action IN ('hidden', 'disqualified', 'withdrawn')),
+    reason text NOT NULL DEFAULT '',
+    user_id integer NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    CONSTRAINT exact_moderation_pkey PRIMARY KEY (score_id)
+);
+CREATE INDEX IF NOT EXISTS exact_moderation_challenge_idx ON exact_moderation USING btree (challenge_id);
+
+-- A participant's chosen final submissions (at most exact_competition.final_count), ranked on the private split.
+CREATE TABLE IF NOT EXISTS exact_final_choice (
+    challenge_id varchar(100) NOT NULL,
+    user_id integer NOT NULL,
+    submission_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    CONSTRAINT exact_final_choice_pkey PRIMARY KEY (challenge_id, user_id, submission_id)
+);
+
 -- Leaderboard / ranking queries on Django's api_score (extra indexes do not disturb Django's migrations).
 CREATE INDEX IF NOT EXISTS exact_score_challenge_score_idx
     ON api_score USING btree (challenge_id, score DESC, created_at);

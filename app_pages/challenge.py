@@ -3,10 +3,13 @@
 import streamlit as st
 
 from exact.challenges import FILE_KINDS, can_edit, file_for_download
-from exact.evaluation import get_evaluation, ground_truth_statistics
+from exact.competition import allowance, get_rules
+from exact.evaluation_sets import get_evaluation
 from exact.metrics import METRICS
+from exact.results import ground_truth_statistics
 from exact.scores import leaderboard
 from ui.auth import current_user
+from ui.competition import allowance_line, status_line
 from ui.runtime import get_db, get_private_storage, get_storage
 from ui.widgets import challenge_picker, format_score, leaderboard_table
 
@@ -17,6 +20,11 @@ if challenge is None:
 
 st.title(challenge.title)
 st.caption(f"Id `{challenge.challenge_id}` · created {challenge.created_at:%Y-%m-%d}")
+rules = get_rules(db, challenge.challenge_id)
+st.info(status_line(rules))
+viewer = current_user()
+if viewer is not None and (left := allowance(db, viewer.id, challenge.challenge_id)) is not None:
+    st.caption(allowance_line(left))
 stats = st.columns(3)
 stats[0].metric("Participants", challenge.participants)
 stats[1].metric("Submissions", challenge.submissions)
@@ -67,14 +75,22 @@ if evaluation is not None:
             icon=":material/download:",
             on_click="ignore",
         )
+    sizes = evaluation.split_sizes
+    if "private" in sizes:
+        st.markdown(
+            f"The samples are split at random: **{sizes['development']} development** samples (their masks are in "
+            f"the evaluation inputs file), **{sizes['public']} public** samples that rank the leaderboard while "
+            f"the challenge runs, and **{sizes['private']} private** samples that decide the final ranking. "
+            f"Only aggregates are shown, rounded to 4 decimals."
+            + ("" if evaluation.labels_published else " The labels of the evaluation inputs are not published.")
+        )
     if evaluation.benchmark:
         spec = evaluation.benchmark
         st.caption(
             f"Generated XAI-TRIS benchmark: {spec['scenario']} scenario, {spec['size']}×{spec['size']}, "
             f"{spec['background']} background, α = {spec['alpha']}."
         )
-    viewer = current_user()
-    if evaluation.may_see_ground_truth(viewer):
+    if viewer is not None and viewer.is_organiser and can_edit(db, viewer.id, challenge.challenge_id):
         with st.expander("Ground-truth statistics (organisers only)"):
             st.json(ground_truth_statistics(db, get_private_storage(), viewer.id, challenge.challenge_id))
 
@@ -92,10 +108,17 @@ st.page_link(
 
 st.subheader("How to submit")
 if evaluation is None:
+    better = "higher" if rules.higher_is_better else "lower"
+    valid = ""
+    if rules.min_value is not None or rules.max_value is not None:
+        low = "-∞" if rules.min_value is None else f"{rules.min_value:g}"
+        high = "∞" if rules.max_value is None else f"{rules.max_value:g}"
+        valid = f" Valid scores lie between {low} and {high}."
     st.markdown(
         "1. Download the dataset, the model and the XAI-method template above.\n"
         "2. Implement your explanation method from the template and evaluate it on the dataset.\n"
-        "3. Submit the resulting score (higher is better) while logged in; your best score counts for the ranking."
+        f"3. Submit the resulting **{rules.metric_name}** ({better} is better) while logged in; your best score "
+        f"counts for the ranking.{valid}"
     )
 else:
     st.markdown(

@@ -4,6 +4,7 @@ import streamlit as st
 
 from exact import charts
 from exact.scores import leaderboard, leaderboard_csv
+from ui.competition import status_line
 from ui.runtime import get_db
 from ui.widgets import challenge_picker, leaderboard_table
 
@@ -19,6 +20,24 @@ show_all = st.toggle(
     help="Off: each user's best score, ranked. On: every submission, ranked.",
 )
 board = leaderboard(db, challenge.challenge_id, show_all=show_all)
+if board.final_available:
+    which = st.radio(
+        "Leaderboard",
+        ["private", "public"],
+        format_func={"private": "Final (private samples)", "public": "Public samples"}.get,
+        horizontal=True,
+        key="leaderboard_board",
+    )
+    if which != board.board:
+        board = leaderboard(db, challenge.challenge_id, show_all=show_all, board=which)
+st.caption(status_line(board.rules))
+if board.primary_metric is not None:
+    st.caption(
+        "Final ranking on the private samples: each participant's chosen final submissions (else their best "
+        "public one)."
+        if board.board == "private"
+        else "Ranked on the public samples while the challenge runs; the private samples decide the final ranking."
+    )
 if board.is_empty:
     st.info("No submissions yet for this challenge.")
     leaderboard_table(board)  # a ground-truth challenge still shows its baselines

@@ -15,9 +15,12 @@ from exact.challenges import (
     list_challenges,
     update_challenge,
 )
-from exact.evaluation import get_evaluation, score_waiting_baselines
+from exact.competition import get_rules, publish_private_board, update_rules
+from exact.evaluation_sets import get_evaluation
+from exact.scoring import score_waiting_baselines
 from exact.storage import UploadedFile
 from ui.auth import require_login
+from ui.competition import moderation_section, rules_inputs, status_line
 from ui.evaluation_form import evaluation_section
 from ui.feedback import user_errors
 from ui.runtime import get_db, get_private_storage, get_settings, get_storage
@@ -62,6 +65,7 @@ def _uploads(prefix: str) -> dict[str, UploadedFile | None]:
 
 
 build_evaluation = None
+evaluation = None
 if current is None:
     build_evaluation = evaluation_section(get_private_storage(), max_bytes=storage.max_bytes)
 else:
@@ -108,6 +112,14 @@ with st.form(form_key, clear_on_submit=False):
             keep_label = f"Remove the current {label.lower()} ({current.file_name(kind)})"
             if st.checkbox(keep_label, key=f"{form_key}_remove_{kind}"):
                 remove.add(kind)
+    scored_on_server = (
+        evaluation is not None if current is not None else st.session_state.get("manage_eval_mode") != "none"
+    )
+    build_rules = rules_inputs(
+        get_rules(db, current.challenge_id) if current else None,
+        key=f"{form_key}_rules",
+        scored_on_server=scored_on_server,
+    )
     submitted = st.form_submit_button("Create challenge" if current is None else "Save changes", type="primary")
 
 if submitted:
@@ -116,7 +128,9 @@ if submitted:
         if current is None:
             choice = build_evaluation() if build_evaluation else None
             with st.spinner("Creating the challenge…"):
-                saved = create_challenge(db, storage, user.id, form, _uploads(form_key), evaluation=choice)
+                saved = create_challenge(
+                    db, storage, user.id, form, _uploads(form_key), evaluation=choice, rules=build_rules()
+                )
             if choice is not None and get_evaluation(db, saved.challenge_id).scored_inline:
                 bar = st.progress(0.0, text="Scoring the baselines…")
                 score_waiting_baselines(
@@ -132,9 +146,11 @@ if submitted:
             st.query_params["challenge"] = saved.challenge_id
             st.rerun()
         else:
+            rules = build_rules()  # parsed first: a bad date changes nothing
             saved = update_challenge(
                 db, storage, user.id, current.challenge_id, form, _uploads(form_key), remove=frozenset(remove)
             )
+            update_rules(db, user.id, current.challenge_id, rules)
             st.success(f"Saved **{saved.title}**.")
         st.page_link(
             "app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": saved.challenge_id}
@@ -144,6 +160,14 @@ with st.expander("Preview the description"):
     st.markdown(description or "_Nothing to preview yet._")
 
 if current is not None:
+    rules = get_rules(db, current.challenge_id)
+    st.caption(status_line(rules))
+    publishable = rules.phase() == "closed" and not rules.private_revealed()
+    if publishable and st.button("Publish the final leaderboard", key=f"publish_{mode}", type="primary"):
+        with user_errors("publish"):
+            publish_private_board(db, user.id, current.challenge_id)
+            st.success("The final (private) leaderboard is now public.")
+    moderation_section(db, user, current.challenge_id)
     with st.expander("Delete this challenge"):
         st.warning(
             "Deleting removes the challenge, all its scores and submissions, and its files. This cannot be undone."

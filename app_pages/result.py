@@ -1,11 +1,11 @@
-"""One submission's result (``?submission=<id>``): metrics with standard deviations, per-sample distribution,
-and a gallery of a few samples (input, ground-truth mask for those allowed, the submitted attribution)."""
+"""One submission's result (``?submission=<id>``): aggregates per split, and per-sample detail and a gallery on the
+samples the viewer may see (exact.permissions: organisers everything, others the development samples only)."""
 
 import streamlit as st
 
 from exact import charts
-from exact.evaluation import gallery, per_sample_frame, summary_frame, view_submission
 from exact.metrics import METRICS
+from exact.results import SPLIT_LABELS, gallery, view_submission
 from ui.attribution_form import STATUS_LABELS
 from ui.auth import current_user
 from ui.runtime import get_db, get_private_storage, get_storage
@@ -18,7 +18,8 @@ if not (raw_id.isascii() and raw_id.isdigit()):  # str.isdigit() also accepts "Â
     st.title("Submission result")
     st.info("Open a result from the leaderboard or from your submissions.")
     st.stop()
-submission, evaluation = view_submission(db, user.id if user else None, int(raw_id))
+view = view_submission(db, user.id if user else None, int(raw_id))
+submission = view.submission
 
 st.title(f"{submission.method_name}")
 who = "Baseline" if submission.kind == "baseline" else f"by **{submission.username}**"
@@ -30,9 +31,9 @@ st.page_link(
     "app_pages/leaderboard.py", label="Back to the leaderboard", query_params={"challenge": submission.challenge_id}
 )
 if submission.description:
-    st.markdown(submission.description)
+    st.text(submission.description)  # plain text: a description is never rendered as Markdown
 if submission.url:
-    st.markdown(f"Paper / code: {submission.url}")
+    st.link_button("Paper / code", submission.url)  # one URL, shown as a plain link
 
 if submission.status == "failed":
     st.error(f"Scoring failed: {submission.error}")
@@ -41,36 +42,44 @@ if submission.status != "done":
     st.info("This submission is still being scored. This page updates when you reload it.")
     st.stop()
 
-st.metric(METRICS[submission.primary_metric].label, format_score(submission.primary_value))
-summary = summary_frame(submission)
+st.metric(f"{METRICS[submission.primary_metric].label} (public samples)", format_score(submission.primary_value))
 st.dataframe(
-    summary.drop(columns=["key"]),
+    view.summary.drop(columns=["key"]),
     hide_index=True,
     column_config={
+        "split": "Samples",
         "mean": st.column_config.NumberColumn("Mean", format="%.4f"),
         "std": st.column_config.NumberColumn("Std", format="%.4f"),
         "scored": "Samples scored",
         "not scorable": st.column_config.NumberColumn("Not scorable", help="All-zero attribution or empty mask"),
     },
 )
+if not view.access.is_organiser:
+    st.caption(
+        "Figures are aggregates rounded to 4 decimals. Per-sample results are shown for the development samples "
+        "only; the private samples' figures appear when the challenge has ended."
+    )
 details = []
 if submission.file_size is not None:
-    details.append(f"file {submission.file_size / 1024:,.1f} KB, SHA-256 `{submission.file_sha256}`")
+    details.append(
+        f"stored array {submission.file_size / 1024:,.1f} KB, SHA-256 of the upload `{submission.file_sha256}`"
+    )
 if submission.seconds is not None:
     details.append(f"scored in {submission.seconds:.2f} s")
 if details:
     st.caption(" Â· ".join(details))
 
-st.plotly_chart(charts.per_sample_violin(per_sample_frame(submission)), key="result_violin")
+if not view.per_sample.empty:
+    shown = ", ".join(SPLIT_LABELS[s].lower() for s in view.access.per_sample_splits)
+    st.subheader(f"Per-sample scores ({shown} samples)")
+    st.plotly_chart(charts.per_sample_violin(view.per_sample), key="result_violin")
 
-st.subheader("Samples")
 samples = gallery(db, get_storage(), get_private_storage(), user.id if user else None, submission.id)
 if samples:
+    st.subheader("Samples")
     rows = [
         [(f"input #{s['index']}", s["input"]) for s in samples],
-        [(f"ground truth #{s['index']}", s["mask"]) for s in samples] if samples[0]["mask"] is not None else None,
+        [(f"ground truth #{s['index']}", s["mask"]) for s in samples],
         [(f"attribution #{s['index']}", s["attribution"]) for s in samples],
     ]
-    st.plotly_chart(charts.image_grid([row for row in rows if row is not None]), key="result_gallery")
-    if samples[0]["mask"] is None:
-        st.caption("Ground-truth masks are shown only to the submitter and the challenge's organisers.")
+    st.plotly_chart(charts.image_grid(rows), key="result_gallery")

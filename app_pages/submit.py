@@ -5,10 +5,12 @@ import uuid
 
 import streamlit as st
 
-from exact.evaluation import get_evaluation
+from exact.competition import allowance, get_rules
+from exact.evaluation_sets import get_evaluation
 from exact.scores import submit_score
 from ui.attribution_form import attribution_submission
 from ui.auth import require_login
+from ui.competition import allowance_line, status_line
 from ui.feedback import user_errors
 from ui.runtime import get_db
 from ui.widgets import challenge_picker, format_score
@@ -28,13 +30,25 @@ if evaluation is not None:  # scored on the server: attributions, never a typed-
 if "submit_request_key" not in st.session_state:
     st.session_state.submit_request_key = uuid.uuid4().hex
 
+rules = get_rules(db, challenge.challenge_id)
+left = allowance(db, user.id, challenge.challenge_id)
+st.info(status_line(rules))
+if left is not None:
+    st.caption(allowance_line(left))
 with st.form("submit_form"):
-    st.caption(f"Submitting as **{user.username}**. Higher scores are better; your best score is ranked.")
-    score_text = st.text_input("Score", placeholder="e.g. 0.8731", key="submit_score")
+    better = "Higher" if rules.higher_is_better else "Lower"
+    valid = ""
+    if rules.min_value is not None and rules.max_value is not None:
+        valid = f" Valid: {rules.min_value:g} to {rules.max_value:g}."
+    st.caption(
+        f"Submitting as **{user.username}**. {rules.metric_name}: {better.lower()} is better; your best score "
+        f"is ranked.{valid}"
+    )
+    score_text = st.text_input(rules.metric_name, placeholder="e.g. 0.8731", key="submit_score")
     confirmed = st.checkbox(
         "I confirm this score is the result of my own method on this challenge.", key="submit_confirm"
     )
-    submitted = st.form_submit_button("Submit score", type="primary")
+    submitted = st.form_submit_button("Submit score", type="primary", disabled=left is not None and not left.may_submit)
 
 if submitted:
     if not confirmed:

@@ -150,7 +150,18 @@ def set_owner(conn: Connection, challenge_id: str, user_id: int) -> None:
 def delete_everything(conn: Connection, challenge_id: str) -> dict[str, int]:
     """The challenge and everything that refers to it by its business id (Django defined no foreign keys)."""
     counts = {}
-    for table in ("api_score", "exact_submission", "exact_evaluation", "exact_challenge_owner", "api_challenge"):
+    conn.execute(
+        sa.text(
+            "DELETE FROM exact_submission_summary WHERE submission_id IN "
+            "(SELECT id FROM exact_submission WHERE challenge_id = :c)"
+        ),
+        {"c": challenge_id},
+    )
+    tables = (
+        "api_score", "exact_submission", "exact_evaluation", "exact_evaluation_split", "exact_competition",
+        "exact_moderation", "exact_final_choice", "exact_challenge_owner", "api_challenge",
+    )  # fmt: skip
+    for table in tables:
         result = conn.execute(sa.text(f"DELETE FROM {table} WHERE challenge_id = :c"), {"c": challenge_id})
         counts[table] = result.rowcount or 0
     return counts

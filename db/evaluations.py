@@ -9,15 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 EVALUATION_COLUMNS = (
-    "challenge_id, inputs_path, masks_path, n_samples, height, width, primary_metric, shown_metrics, benchmark, "
-    "created_by, created_at"
+    "e.challenge_id, e.inputs_path, e.masks_path, e.n_samples, e.height, e.width, e.primary_metric, e.shown_metrics, "
+    "e.benchmark, e.created_by, e.created_at, sp.n_development, sp.n_public, sp.n_private, sp.labels_published"
 )
+_EVALUATION_FROM = "exact_evaluation e LEFT JOIN exact_evaluation_split sp ON sp.challenge_id = e.challenge_id"
 SUBMISSION_COLUMNS = (
     "id, challenge_id, kind, user_id, username, method_name, description, url, file_path, file_size, file_sha256, "
     "request_key, status, error, primary_metric, primary_value, score_id, attempts, created_at, started_at, "
     "finished_at, lease_until"
 )
+_ALIASED_COLUMNS = ", ".join(f"s.{name.strip()}" for name in SUBMISSION_COLUMNS.split(","))
 LEASE_SECONDS = 60
+# Decimals of every figure that may be shown (exact.permissions.SHOWN_DECIMALS; db/ does not import exact/).
+SHOWN_DECIMALS = 4
 
 
 def insert_evaluation(conn: Connection, **values: Any) -> None:
@@ -35,8 +39,20 @@ def insert_evaluation(conn: Connection, **values: Any) -> None:
     )
 
 
+def insert_split(conn: Connection, **values: Any) -> None:
+    conn.execute(
+        sa.text(
+            """
+            INSERT INTO exact_evaluation_split (challenge_id, n_development, n_public, n_private, labels_published)
+            VALUES (:challenge_id, :n_development, :n_public, :n_private, :labels_published)
+            """
+        ),
+        values,
+    )
+
+
 def get_evaluation(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
-    query = sa.text(f"SELECT {EVALUATION_COLUMNS} FROM exact_evaluation WHERE challenge_id = :c")
+    query = sa.text(f"SELECT {EVALUATION_COLUMNS} FROM {_EVALUATION_FROM} WHERE e.challenge_id = :c")
     row = conn.execute(query, {"c": challenge_id}).mappings().first()
     return dict(row) if row else None
 
@@ -46,8 +62,15 @@ def evaluated_challenge_ids(conn: Connection) -> set[str]:
 
 
 def insert_submission(conn: Connection, **values: Any) -> dict[str, Any]:
-    defaults = {"user_id": None, "description": "", "url": "", "file_path": None, "file_size": None,
-                "file_sha256": None, "request_key": None}
+    defaults = {
+        "user_id": None,
+        "description": "",
+        "url": "",
+        "file_path": None,
+        "file_size": None,
+        "file_sha256": None,
+        "request_key": None,
+    }
     query = sa.text(
         f"""
         INSERT INTO exact_submission (challenge_id, kind, user_id, username, method_name, description, url,
@@ -62,9 +85,11 @@ def insert_submission(conn: Connection, **values: Any) -> dict[str, Any]:
 
 def get_submission(conn: Connection, submission_id: int, *, with_result: bool = False) -> dict[str, Any] | None:
     columns = SUBMISSION_COLUMNS + (", result" if with_result else "")
-    row = conn.execute(
-        sa.text(f"SELECT {columns} FROM exact_submission WHERE id = :id"), {"id": submission_id}
-    ).mappings().first()
+    row = (
+        conn.execute(sa.text(f"SELECT {columns} FROM exact_submission WHERE id = :id"), {"id": submission_id})
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -77,17 +102,25 @@ def submission_for_request_key(conn: Connection, request_key: str) -> dict[str, 
 def claim(conn: Connection, submission_id: int | None = None) -> dict[str, Any] | None:
     """Mark one queued submission (or one whose worker vanished: lease expired) as running, for this worker.
 
-    ``SKIP LOCKED`` lets several app processes share the queue without ever scoring a submission twice at once.
+    Fair across users: a submission's place is first the number of the same submitter's submissions waiting or
+    running before it, then its age. So every submitter's next job comes before anyone's second one, and one
+    user's backlog delays another's submission by at most the job already running. ``SKIP LOCKED`` lets several
+    workers share the queue without ever scoring a submission twice at once.
     """
-    which = "id = :id AND" if submission_id is not None else ""
+    which = "q.id = :id AND" if submission_id is not None else ""
     query = sa.text(
         f"""
         UPDATE exact_submission SET status = 'running', started_at = now(), attempts = attempts + 1,
                lease_until = now() + make_interval(secs => :lease)
         WHERE id = (
-            SELECT id FROM exact_submission
-            WHERE {which} (status = 'queued' OR (status = 'running' AND lease_until < now()))
-            ORDER BY created_at, id
+            SELECT q.id FROM exact_submission q
+            WHERE {which} (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < now()))
+            ORDER BY (
+                SELECT count(*) FROM exact_submission o
+                WHERE o.status IN ('queued', 'running') AND o.kind = q.kind
+                  AND COALESCE(o.user_id, -1) = COALESCE(q.user_id, -1)
+                  AND (o.created_at, o.id) < (q.created_at, q.id)
+            ), q.created_at, q.id
             FOR UPDATE SKIP LOCKED
             LIMIT 1
         )
@@ -124,6 +157,27 @@ def finish(
     )
 
 
+def insert_summaries(conn: Connection, submission_id: int, summaries: dict[str, dict[str, Any]], primary: str) -> None:
+    """One row per split: {metric: {mean, std, n_scored, n_not_scorable}} and the primary metric's mean."""
+    for split, by_metric in summaries.items():
+        conn.execute(
+            sa.text(
+                """
+                INSERT INTO exact_submission_summary (submission_id, split, primary_value, metrics)
+                VALUES (:s, :split, :v, CAST(:m AS jsonb))
+                ON CONFLICT (submission_id, split) DO UPDATE
+                SET primary_value = EXCLUDED.primary_value, metrics = EXCLUDED.metrics
+                """
+            ),
+            {"s": submission_id, "split": split, "v": by_metric[primary]["mean"], "m": json.dumps(by_metric)},
+        )
+
+
+def summaries_of(conn: Connection, submission_id: int) -> dict[str, dict[str, Any]]:
+    query = sa.text("SELECT split, metrics FROM exact_submission_summary WHERE submission_id = :s")
+    return {r["split"]: r["metrics"] for r in conn.execute(query, {"s": submission_id}).mappings()}
+
+
 def fail(conn: Connection, submission_id: int, error: str) -> None:
     conn.execute(
         sa.text(
@@ -134,31 +188,157 @@ def fail(conn: Connection, submission_id: int, error: str) -> None:
     )
 
 
-def list_for_user(conn: Connection, user_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+def list_for_user(
+    conn: Connection, user_id: int, *, challenge_id: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The user's submissions (newest first), with their public aggregate and any moderation."""
     query = sa.text(
-        f"SELECT {SUBMISSION_COLUMNS} FROM exact_submission WHERE user_id = :u AND kind = 'participant' "
-        "ORDER BY created_at DESC, id DESC LIMIT :limit"
-    )
-    return [dict(r) for r in conn.execute(query, {"u": user_id, "limit": limit}).mappings()]
-
-
-def baselines(conn: Connection, challenge_id: str) -> list[dict[str, Any]]:
-    query = sa.text(
-        f"SELECT {SUBMISSION_COLUMNS}, result -> 'metrics' AS metrics FROM exact_submission "
-        "WHERE challenge_id = :c AND kind = 'baseline' ORDER BY primary_value DESC NULLS LAST, id"
-    )
-    return [dict(r) for r in conn.execute(query, {"c": challenge_id}).mappings()]
-
-
-def details_for_scores(conn: Connection, score_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Method name and metric means of the submissions behind api_score rows."""
-    if not score_ids:
-        return {}
-    query = sa.text(
-        """
-        SELECT s.score_id, s.id AS submission_id, s.method_name, s.url,
-               (SELECT jsonb_object_agg(key, value -> 'mean') FROM jsonb_each(s.result -> 'metrics')) AS means
-        FROM exact_submission s WHERE s.score_id = ANY(:ids)
+        f"""
+        SELECT {_ALIASED_COLUMNS}, round(pub.primary_value::numeric, :d)::float8 AS public_value,
+               m.action AS moderation, m.reason AS moderation_reason
+        FROM exact_submission s
+        LEFT JOIN exact_submission_summary pub ON pub.submission_id = s.id AND pub.split = 'public'
+        LEFT JOIN exact_moderation m ON m.score_id = s.score_id
+        WHERE s.user_id = :u AND s.kind = 'participant' AND (CAST(:c AS text) IS NULL OR s.challenge_id = :c)
+        ORDER BY s.created_at DESC, s.id DESC LIMIT :limit
         """
     )
-    return {r["score_id"]: dict(r) for r in conn.execute(query, {"ids": score_ids}).mappings()}
+    params = {"u": user_id, "c": challenge_id, "limit": limit, "d": SHOWN_DECIMALS}
+    return [dict(r) for r in conn.execute(query, params).mappings()]
+
+
+def rankable_submission_ids(conn: Connection, challenge_id: str, user_id: int) -> set[int]:
+    """The user's scored submissions to the challenge that are on the leaderboard (not moderated)."""
+    query = sa.text(
+        """
+        SELECT s.id FROM exact_submission s
+        WHERE s.challenge_id = :c AND s.user_id = :u AND s.kind = 'participant' AND s.status = 'done'
+          AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.score_id)
+        """
+    )
+    return set(conn.execute(query, {"c": challenge_id, "u": user_id}).scalars())
+
+
+# Scored, unmoderated participant submissions with their public value (rounded: what may be shown and ranked)
+# and the aggregates of the board's split. Only the small summary rows are read, never the per-sample result.
+_ELIGIBLE = """
+eligible AS (
+    SELECT s.id, s.user_id, s.username, s.method_name, s.description, s.url, s.created_at, s.score_id,
+           round(pub.primary_value::numeric, :d)::float8 AS public_value,
+           round(board.primary_value::numeric, :d)::float8 AS value,
+           board.metrics AS metrics
+    FROM exact_submission s
+    JOIN exact_submission_summary pub ON pub.submission_id = s.id AND pub.split = 'public'
+    LEFT JOIN exact_submission_summary board ON board.submission_id = s.id AND board.split = :split
+    WHERE s.challenge_id = :c AND s.kind = 'participant' AND s.status = 'done'
+      AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.score_id)
+)
+"""
+# Per user, the submissions that count for the private ranking: the chosen finals, else the best public one.
+_CANDIDATES = """
+best_public AS (
+    SELECT DISTINCT ON (user_id) id, user_id FROM eligible
+    ORDER BY user_id, public_value DESC NULLS LAST, created_at, id
+),
+chosen AS (
+    SELECT e.id, e.user_id FROM exact_final_choice f
+    JOIN eligible e ON e.id = f.submission_id AND e.user_id = f.user_id
+    WHERE f.challenge_id = :c
+),
+candidates AS (
+    SELECT id FROM chosen
+    UNION ALL
+    SELECT b.id FROM best_public b WHERE NOT EXISTS (SELECT 1 FROM chosen c WHERE c.user_id = b.user_id)
+)
+"""
+
+
+def ranked_submissions(
+    conn: Connection, challenge_id: str, *, split: str, best_per_user: bool, finals_only: bool, limit: int | None
+) -> list[dict[str, Any]]:
+    """A ground-truth leaderboard: ranked on the split's rounded primary value (equal values share a rank, the
+    earlier submission listed first). ``finals_only``: per user only the submissions that count at the end."""
+    pool = "eligible"
+    ctes = [_ELIGIBLE]
+    if finals_only:
+        ctes.append(_CANDIDATES)
+        ctes.append("pool AS (SELECT e.* FROM eligible e JOIN candidates USING (id))")
+        pool = "pool"
+    if best_per_user:
+        ctes.append(
+            f"ranked AS (SELECT DISTINCT ON (user_id) * FROM {pool} "
+            "ORDER BY user_id, value DESC NULLS LAST, created_at, id)"
+        )
+    else:
+        ctes.append(f"ranked AS (SELECT * FROM {pool})")
+    ctes.append("counts AS (SELECT user_id, count(*) AS submissions FROM eligible GROUP BY user_id)")
+    query = sa.text(
+        f"""
+        WITH {", ".join(ctes)}
+        SELECT RANK() OVER (ORDER BY r.value DESC NULLS LAST) AS rank, r.id AS submission_id, r.user_id,
+               r.username, r.method_name, r.value AS score, r.metrics, r.created_at, r.score_id, c.submissions
+        FROM ranked r JOIN counts c USING (user_id)
+        ORDER BY r.value DESC NULLS LAST, r.created_at, r.id
+        LIMIT :limit
+        """
+    )
+    params = {"c": challenge_id, "split": split, "d": SHOWN_DECIMALS, "limit": limit}
+    return [dict(r) for r in conn.execute(query, params).mappings()]
+
+
+def board_progression(conn: Connection, challenge_id: str, *, split: str) -> list[dict[str, Any]]:
+    """The submissions that raised the board's best (rounded) value, in time order."""
+    query = sa.text(
+        f"""
+        WITH {_ELIGIBLE},
+        running AS (
+            SELECT username, value, created_at, id,
+                   max(value) OVER (ORDER BY created_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+            FROM eligible WHERE value IS NOT NULL
+        )
+        SELECT created_at, value AS best_score, username FROM running
+        WHERE before IS NULL OR value > before ORDER BY created_at, id
+        """
+    )
+    return [dict(r) for r in conn.execute(query, {"c": challenge_id, "split": split, "d": SHOWN_DECIMALS}).mappings()]
+
+
+def board_histogram(conn: Connection, challenge_id: str, *, split: str, bins: int) -> list[dict[str, Any]]:
+    query = sa.text(
+        f"""
+        WITH {_ELIGIBLE},
+        bounds AS (SELECT min(value) AS lo, max(value) AS hi FROM eligible),
+        binned AS (
+            SELECT CASE WHEN b.hi = b.lo THEN 1 ELSE LEAST(width_bucket(e.value, b.lo, b.hi, :bins), :bins) END
+                   AS bucket
+            FROM eligible e CROSS JOIN bounds b WHERE e.value IS NOT NULL
+        )
+        SELECT bucket, count(*) AS count, (SELECT lo FROM bounds) AS lo, (SELECT hi FROM bounds) AS hi
+        FROM binned GROUP BY bucket ORDER BY bucket
+        """
+    )
+    params = {"c": challenge_id, "split": split, "d": SHOWN_DECIMALS, "bins": bins}
+    return [dict(r) for r in conn.execute(query, params).mappings()]
+
+
+def baselines(conn: Connection, challenge_id: str, *, split: str = "public") -> list[dict[str, Any]]:
+    """The challenge's baselines with the split's rounded primary value and aggregates."""
+    query = sa.text(
+        """
+        SELECT s.id, s.method_name, s.status, round(b.primary_value::numeric, :d)::float8 AS value,
+               b.metrics AS metrics
+        FROM exact_submission s
+        LEFT JOIN exact_submission_summary b ON b.submission_id = s.id AND b.split = :split
+        WHERE s.challenge_id = :c AND s.kind = 'baseline'
+        ORDER BY b.primary_value DESC NULLS LAST, s.id
+        """
+    )
+    return [dict(r) for r in conn.execute(query, {"c": challenge_id, "split": split, "d": SHOWN_DECIMALS}).mappings()]
+
+
+def waiting_baseline_ids(conn: Connection, challenge_id: str) -> list[int]:
+    query = sa.text(
+        "SELECT id FROM exact_submission WHERE challenge_id = :c AND kind = 'baseline' AND status = 'queued' "
+        "ORDER BY id"
+    )
+    return list(conn.execute(query, {"c": challenge_id}).scalars())

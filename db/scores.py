@@ -8,13 +8,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-# One row per user: their best score, the earliest submission reaching it breaking ties.
-_BEST_PER_USER = """
-SELECT DISTINCT ON (username) id, username, score, created_at
-FROM api_score
-WHERE challenge_id = :challenge_id
-ORDER BY username, score DESC, created_at ASC, id ASC
+# Rows on the leaderboard: the challenge's scores that are not hidden, disqualified or withdrawn.
+_RANKED_ROWS = """
+api_score s WHERE s.challenge_id = :challenge_id
+AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
 """
+
+
+def _order(higher_is_better: bool) -> str:
+    return "DESC" if higher_is_better else "ASC"
+
+
+def _best_per_user(order: str) -> str:
+    """One row per user: their best score, the earliest submission reaching it breaking ties."""
+    return f"""
+    SELECT DISTINCT ON (username) id, username, score, created_at FROM {_RANKED_ROWS}
+    ORDER BY username, score {order}, created_at ASC, id ASC
+    """
 
 
 def insert(
@@ -58,19 +68,19 @@ def score_for_request_key(conn: Connection, request_key: str) -> int | None:
     return conn.execute(query, {"k": request_key}).scalar_one_or_none()
 
 
-def best_per_user(conn: Connection, challenge_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+def best_per_user(
+    conn: Connection, challenge_id: str, *, limit: int | None = None, higher_is_better: bool = True
+) -> list[dict[str, Any]]:
     """Ranked best scores: ties share a rank (RANK), listed earlier submission first."""
+    order = _order(higher_is_better)
     query = sa.text(
         f"""
-        WITH best AS ({_BEST_PER_USER}),
-        counts AS (
-            SELECT username, count(*) AS submissions
-            FROM api_score WHERE challenge_id = :challenge_id GROUP BY username
-        )
-        SELECT RANK() OVER (ORDER BY b.score DESC) AS rank,
+        WITH best AS ({_best_per_user(order)}),
+        counts AS (SELECT username, count(*) AS submissions FROM {_RANKED_ROWS} GROUP BY username)
+        SELECT RANK() OVER (ORDER BY b.score {order}) AS rank,
                b.username, b.score, b.created_at, b.id AS score_id, c.submissions
         FROM best b JOIN counts c USING (username)
-        ORDER BY b.score DESC, b.created_at ASC, b.id ASC
+        ORDER BY b.score {order}, b.created_at ASC, b.id ASC
         LIMIT :limit
         """
     )
@@ -78,25 +88,31 @@ def best_per_user(conn: Connection, challenge_id: str, *, limit: int | None = No
     return [dict(r) for r in rows]
 
 
-def all_ranked(conn: Connection, challenge_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+def all_ranked(
+    conn: Connection, challenge_id: str, *, limit: int | None = None, higher_is_better: bool = True
+) -> list[dict[str, Any]]:
     """Every submission, ranked among all submissions the same way."""
+    order = _order(higher_is_better)
     query = sa.text(
-        """
-        SELECT RANK() OVER (ORDER BY score DESC) AS rank, username, score, created_at, id AS score_id
-        FROM api_score WHERE challenge_id = :challenge_id
-        ORDER BY score DESC, created_at ASC, id ASC
+        f"""
+        SELECT RANK() OVER (ORDER BY score {order}) AS rank, username, score, created_at, id AS score_id
+        FROM {_RANKED_ROWS}
+        ORDER BY score {order}, created_at ASC, id ASC
         LIMIT :limit
         """
     )
     return [dict(r) for r in conn.execute(query, {"challenge_id": challenge_id, "limit": limit}).mappings()]
 
 
-def user_standing(conn: Connection, challenge_id: str, username: str) -> dict[str, Any] | None:
+def user_standing(
+    conn: Connection, challenge_id: str, username: str, *, higher_is_better: bool = True
+) -> dict[str, Any] | None:
     """The user's rank among best-per-user scores, their best score and the number of ranked users."""
+    order = _order(higher_is_better)
     query = sa.text(
         f"""
-        WITH best AS ({_BEST_PER_USER}),
-        ranked AS (SELECT username, score, RANK() OVER (ORDER BY score DESC) AS rank FROM best)
+        WITH best AS ({_best_per_user(order)}),
+        ranked AS (SELECT username, score, RANK() OVER (ORDER BY score {order}) AS rank FROM best)
         SELECT rank, score AS best_score, (SELECT count(*) FROM best) AS ranked_users
         FROM ranked WHERE username = :username
         """
@@ -105,19 +121,20 @@ def user_standing(conn: Connection, challenge_id: str, username: str) -> dict[st
     return dict(row) if row else None
 
 
-def record_progression(conn: Connection, challenge_id: str) -> list[dict[str, Any]]:
-    """The submissions that raised the challenge's best score, in time order (a step line, not every row)."""
+def record_progression(conn: Connection, challenge_id: str, *, higher_is_better: bool = True) -> list[dict[str, Any]]:
+    """The submissions that improved the challenge's best score, in time order (a step line, not every row)."""
+    best, better = ("max", ">") if higher_is_better else ("min", "<")
     query = sa.text(
-        """
+        f"""
         WITH running AS (
             SELECT username, score, created_at, id,
-                   max(score) OVER (ORDER BY created_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   {best}(score) OVER (ORDER BY created_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
                        AS previous_best
-            FROM api_score WHERE challenge_id = :challenge_id
+            FROM {_RANKED_ROWS}
         )
         SELECT created_at, score AS best_score, username
         FROM running
-        WHERE previous_best IS NULL OR score > previous_best
+        WHERE previous_best IS NULL OR score {better} previous_best
         ORDER BY created_at, id
         """
     )
@@ -127,14 +144,13 @@ def record_progression(conn: Connection, challenge_id: str) -> list[dict[str, An
 def histogram(conn: Connection, challenge_id: str, *, bins: int = 30) -> list[dict[str, Any]]:
     """Counts of all submitted scores in equal-width bins between the lowest and highest score."""
     query = sa.text(
-        """
-        WITH bounds AS (
-            SELECT min(score) AS lo, max(score) AS hi FROM api_score WHERE challenge_id = :challenge_id
-        ),
+        f"""
+        WITH ranked_rows AS (SELECT s.score FROM {_RANKED_ROWS}),
+        bounds AS (SELECT min(score) AS lo, max(score) AS hi FROM ranked_rows),
         binned AS (
             SELECT CASE WHEN b.hi = b.lo THEN 1
-                        ELSE LEAST(width_bucket(s.score, b.lo, b.hi, :bins), :bins) END AS bucket
-            FROM api_score s CROSS JOIN bounds b WHERE s.challenge_id = :challenge_id
+                        ELSE LEAST(width_bucket(r.score, b.lo, b.hi, :bins), :bins) END AS bucket
+            FROM ranked_rows r CROSS JOIN bounds b
         )
         SELECT bucket, count(*) AS count,
                (SELECT lo FROM bounds) AS lo, (SELECT hi FROM bounds) AS hi

@@ -6,7 +6,10 @@ so a role or an is_active flag changed elsewhere (Django admin, another session)
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,18 +118,19 @@ def authenticate(
     """Check credentials; unknown user, wrong password and inactive account all fail the same way, as slowly.
 
     Repeated failures for the account or from the client (its network address) slow down and then lock
-    (exact.throttle); a lock is checked before the password is looked at.
+    (exact.throttle); a lock is checked, and a slot reserved atomically, before the password is looked at.
     """
     username = (username or "").strip()  # matched exactly, as Django's login does
     password = password or ""
     throttle = throttle or Throttle(db)
-    throttle.check(username, client)
+    # Reserved before the password is read; an unexpected error leaves the slot counted as a failure (conservative).
+    attempt = throttle.reserve(username, client)
     try:
         user = _check_credentials(db, username, password)
     except AuthenticationFailed:
-        throttle.failed(username, client)
+        throttle.failed(attempt)
         raise
-    throttle.succeeded(username)
+    throttle.succeeded(attempt)
     return user
 
 
@@ -289,14 +293,60 @@ def create_user(
 
 # --- first run --------------------------------------------------------------------------------------------------
 
+# The set-up token lives only in this server process's memory: nothing on disk to protect or to clean up once
+# set-up is done, and a restart simply prints a fresh one. A client can only offer a guess to compare.
+_setup_token: str | None = None
+_setup_token_guard = threading.Lock()
+
+
+class SetupTokenRefused(PermissionDenied):
+    pass
+
 
 def needs_first_admin(db: Database) -> bool:
     with db.connect() as conn:
         return users_sql.count_superusers(conn) == 0
 
 
-def create_first_admin(db: Database, *, username: str, password: str, password_again: str, email: str = "") -> User:
-    """Create the first superuser. Refused for good once any superuser exists (checked under a lock)."""
+def setup_token() -> str:
+    """This process's one-time set-up token, created on first use (the UI prints it on the server's console)."""
+    global _setup_token
+    with _setup_token_guard:
+        if _setup_token is None:
+            _setup_token = secrets.token_urlsafe(32)
+        return _setup_token
+
+
+def _discard_setup_token() -> None:
+    # Used once: should set-up ever reopen (every superuser deleted in Django), a new token is printed.
+    global _setup_token
+    with _setup_token_guard:
+        _setup_token = None
+
+
+def _require_setup_token(offered: str | None) -> None:
+    offered = (offered or "").strip()
+    if not offered:
+        raise SetupTokenRefused(
+            "Enter the set-up token. The server printed it on its console and in its log (a line starting "
+            "'Exact set-up token:'); the link on that line fills it in."
+        )
+    with _setup_token_guard:
+        expected = _setup_token
+    if expected is None or not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise SetupTokenRefused(
+            "That set-up token is not valid. Copy the latest one from the server's console or log "
+            "(a line starting 'Exact set-up token:'); each server start prints a new one."
+        )
+
+
+def create_first_admin(
+    db: Database, *, username: str, password: str, password_again: str, email: str = "", setup_token: str = ""
+) -> User:
+    """Create the first superuser. Needs this process's set-up token (see ``setup_token``), so only someone who
+    can read the server's console or log can claim the administrator; refused for good once any superuser exists
+    (checked under a lock)."""
+    _require_setup_token(setup_token)  # first: without the token nothing else is looked at
     username = clean_username(username)
     email = clean_email(email)
     if password != password_again:
@@ -313,4 +363,6 @@ def create_first_admin(db: Database, *, username: str, password: str, password_a
         user_id = users_sql.insert_user(
             conn, username=username, password_hash=password_hash, email=email, is_staff=True, is_superuser=True
         )
-        return User.from_row(users_sql.get_by_id(conn, user_id))
+        admin = User.from_row(users_sql.get_by_id(conn, user_id))
+    _discard_setup_token()
+    return admin

@@ -15,9 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from db import challenges as challenges_sql
 from db.database import Database
+from exact import splits
 from exact.accounts import require_user
+from exact.competition import Rules, clean_rules, store_rules
 from exact.errors import NotFound, PermissionDenied, ValidationError
-from exact.evaluation import PreparedEvaluation, clean_metric_choice, store_evaluation
+from exact.evaluation_sets import PreparedEvaluation, clean_metric_choice, store_evaluation
+from exact.permissions import require_challenge_organiser
 from exact.storage import MediaStorage, UploadedFile
 from exact.validation import CHALLENGE_ID_RE, clean_challenge_id, clean_text
 
@@ -123,13 +126,9 @@ def _require_organiser(conn, actor_id: int | None, action: str):
 
 
 def _require_editor(conn, actor_id: int | None, challenge_id: str, action: str):
-    """The challenge's own organiser, or an administrator. Challenges created through Django have no recorded
-    owner; any organiser may edit those, as staff could in the Django admin."""
+    """The challenge's organisers (exact.permissions.is_challenge_organiser)."""
     user = _require_organiser(conn, actor_id, action)
-    owner = challenges_sql.get_owner(conn, challenge_id)
-    if owner is not None and owner != user.id and not user.is_admin:
-        raise PermissionDenied("Only the organiser who created this challenge (or an administrator) may change it.")
-    return user
+    return require_challenge_organiser(user, challenges_sql.get_owner(conn, challenge_id))
 
 
 def can_edit(db: Database, actor_id: int | None, challenge_id: str) -> bool:
@@ -166,6 +165,8 @@ class EvaluationChoice:
     private: MediaStorage
     primary_metric: str = "emd"
     shown_metrics: tuple[str, ...] = ()
+    split_fractions: tuple[float, float, float] = splits.DEFAULT_FRACTIONS
+    publish_labels: bool = False
 
 
 def create_challenge(
@@ -176,15 +177,18 @@ def create_challenge(
     files: dict[str, UploadedFile | None],
     *,
     evaluation: EvaluationChoice | None = None,
+    rules: Rules | None = None,
 ) -> Challenge:
     """Store the files, then the rows, as one unit: if anything fails nothing is left behind.
 
     With ``evaluation``, the public evaluation inputs, the private masks, the evaluation row and the baseline
-    submissions (queued, scored right after) are part of the same unit.
+    submissions (queued, scored right after) are part of the same unit; so are the competition ``rules``.
     """
     title, description = _clean_form(form)
+    rules = clean_rules(rules or Rules())
     if evaluation is not None:
         primary, shown = clean_metric_choice(evaluation.primary_metric, evaluation.shown_metrics)
+        splits.split_sizes(evaluation.prepared.shape[0], evaluation.split_fractions)  # refuse before any write
         if files.get("dataset") is None and evaluation.prepared.dataset_file is not None:
             files = {**files, "dataset": evaluation.prepared.dataset_file}
     chosen_id = (form.challenge_id or "").strip()
@@ -218,6 +222,7 @@ def create_challenge(
                 xaimethod=paths["xai"],
             )
             challenges_sql.set_owner(conn, challenge_id, organiser.id)
+            store_rules(conn, challenge_id, rules)
             if evaluation is not None:
                 store_evaluation(
                     conn,
@@ -228,6 +233,8 @@ def create_challenge(
                     primary_metric=primary,
                     shown_metrics=shown,
                     created_by=organiser.id,
+                    split_fractions=evaluation.split_fractions,
+                    publish_labels=evaluation.publish_labels,
                 )
     except IntegrityError:
         # Another organiser took the same id between our check and our insert; the unique key decided.

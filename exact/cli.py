@@ -124,7 +124,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from exact.worker import ScoringWorker
 
     db = open_database(settings)
-    worker = ScoringWorker(db, *settings.stores())
+    worker = ScoringWorker(db, *settings.stores(), time_budget=settings.scoring_seconds)
     print("Scoring worker running; Ctrl+C stops it.")
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
@@ -144,6 +144,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         str(PROJECT_ROOT / "app.py"),
         "--server.port",
         str(args.port),
+        # Loopback unless EXACT_HOST says otherwise: a LAN address also needs a real EXACT_SECRET_KEY.
+        "--server.address",
+        settings.host,
         "--server.headless",
         "true",
         "--server.maxUploadSize",
@@ -151,7 +154,11 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    print(f"Exact is starting on http://localhost:{args.port}")
+    shown = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104 - only compared
+    if ":" in shown:  # an IPv6 literal needs brackets in a URL
+        shown = f"[{shown}]"
+    listening = " (listening on all addresses)" if settings.host in {"0.0.0.0", "::"} else ""  # noqa: S104
+    print(f"Exact is starting on http://{shown}:{args.port}{listening}")
     os.chdir(PROJECT_ROOT)
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter and arguments, no shell
     return 0  # not reached

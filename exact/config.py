@@ -29,6 +29,9 @@ class Settings:
     max_upload_mb: int
     secret_key: str | None
     session_days: int
+    host: str = "127.0.0.1"
+    max_queued_per_user: int = 3
+    scoring_seconds: int = 900
 
     @property
     def max_upload_bytes(self) -> int:
@@ -66,14 +69,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     private_root = Path(env.get("EXACT_PRIVATE_ROOT") or data_dir / "private").resolve()
     if private_root.is_relative_to(media_root) or media_root.is_relative_to(private_root):
         raise ValueError("EXACT_PRIVATE_ROOT must not be inside EXACT_MEDIA_ROOT (or the other way round)")
+    secret_key = env.get("EXACT_SECRET_KEY") or None
+    if secret_key is not None and len(secret_key) < SECRET_KEY_MIN_LENGTH:
+        # A short key can be guessed offline from one signed cookie, and then every session can be forged.
+        raise ValueError(
+            f"EXACT_SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters long (it has {len(secret_key)}); "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
         data_dir=data_dir,
         media_root=media_root,
         private_root=private_root,
         max_upload_mb=_int_env(env, "EXACT_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
-        secret_key=env.get("EXACT_SECRET_KEY") or None,
+        secret_key=secret_key,
         session_days=_int_env(env, "EXACT_SESSION_DAYS", 14),
+        host=(env.get("EXACT_HOST") or "127.0.0.1").strip(),
+        max_queued_per_user=_int_env(env, "EXACT_MAX_QUEUED_PER_USER", 3),
+        scoring_seconds=_int_env(env, "EXACT_SCORING_SECONDS", 900),
     )
 
 

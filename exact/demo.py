@@ -1,4 +1,6 @@
-"""A small, realistic demo: organisers, participants, three challenges with files and a month of scores.
+"""A small, realistic demo: an organiser, participants, score-only challenges with files and a month of scores,
+and two server-scored XAI-TRIS competitions on the rigid scenario (whose masks stay secret): one running (public
+board, a countdown, daily limits) and one finished (its private board revealed). Every challenge has an owner.
 
 Idempotent: users and challenges that already exist are left as they are. Demo accounts get one password,
 taken from EXACT_DEMO_PASSWORD or generated, and reported to the caller (never stored in the code).
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from db import challenges as challenges_sql
+from db import competition as competition_sql
 from db import scores as scores_sql
 from db import users as users_sql
 from db.database import Database
@@ -44,6 +47,7 @@ _CHALLENGES = (
         "challenge_id": "xai-tris-linear-8x8",
         "title": "XAI-TRIS linear 8×8",
         "difficulty": 0.82,
+        "metric": "Importance mass accuracy",
         "description": (
             "Find the **tetromino** that drives the classifier.\n\n"
             "Each 8×8 image holds a T or an L pattern added to Gaussian noise; a small model was trained to tell "
@@ -56,6 +60,7 @@ _CHALLENGES = (
         "challenge_id": "xai-tris-xor-8x8",
         "title": "XAI-TRIS XOR 8×8",
         "difficulty": 0.61,
+        "metric": "EMD score",
         "description": (
             "The class depends on **both** patterns at once (XOR), which defeats many saliency methods.\n\n"
             "Submit the mean *EMD score* of your explanations over the evaluation set (higher is better)."
@@ -65,6 +70,7 @@ _CHALLENGES = (
         "challenge_id": "tabular-credit-attribution",
         "title": "Tabular credit scoring attribution",
         "difficulty": 0.7,
+        "metric": "Precision at 3",
         "description": (
             "A gradient-boosted model scores credit applications from 12 features, 3 of which truly matter.\n\n"
             "Rank the features by attribution; your score is the *precision at 3* against the known "
@@ -99,9 +105,10 @@ def _model_json(rng: np.random.Generator, features: int = 12) -> bytes:
     return json.dumps({"type": "logistic-regression", "weights": weights.round(4).tolist(), "bias": 0.0}).encode()
 
 
+# (id, title, days since the start, days until the end): rigid, so the test masks cannot be derived from labels.
 _BENCHMARKS = (
-    ("xai-tris-linear-8x8-scored", "XAI-TRIS linear 8×8 (scored on the server)", "linear"),
-    ("xai-tris-xor-8x8-scored", "XAI-TRIS XOR 8×8 (scored on the server)", "xor"),
+    ("xai-tris-rigid-8x8-running", "XAI-TRIS rigid 8×8 (running competition)", 10, 14),
+    ("xai-tris-rigid-8x8-finished", "XAI-TRIS rigid 8×8 (finished competition)", 40, -2),
 )
 # Simulated participants' methods: how much of the true pattern their attributions recover.
 _METHODS = (("alice", "Pattern-aware saliency", 0.9), ("bob", "Gradient × input", 0.5), ("carol", "Noisy LRP", 0.25))
@@ -111,21 +118,30 @@ def _benchmark_challenges(
     db: Database, storage: MediaStorage, private: MediaStorage, report: DemoReport, rng: np.random.Generator
 ) -> None:
     from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
-    from exact.evaluation import prepare_benchmark, process_submission, score_waiting_baselines, submit_attributions
+    from exact.competition import Rules
+    from exact.evaluation_sets import prepare_benchmark, secret_seed
+    from exact.intake import submit_attributions
+    from exact.scoring import process_submission, score_waiting_baselines
     from exact.xaitris import BenchmarkSpec
 
     with db.connect() as conn:
         organiser = users_sql.get_by_username(conn, DEMO_ORGANISER)
-    for challenge_id, title, scenario in _BENCHMARKS:
+    now = datetime.now(UTC)
+    for challenge_id, title, started_days_ago, ends_in_days in _BENCHMARKS:
         with db.connect() as conn:
             if challenges_sql.exists(conn, challenge_id):
                 continue
-        prepared, _ = prepare_benchmark(BenchmarkSpec(scenario=scenario, size=8, alpha=0.5, n_samples=1000, seed=11))
+        spec = BenchmarkSpec(scenario="rigid", size=8, alpha=0.5, n_samples=1000, seed=secret_seed())
+        prepared = prepare_benchmark(spec)
         description = (
-            f"An XAI-TRIS **{scenario}** benchmark on 8×8 images: a T or an L tetromino in Gaussian noise.\n\n"
-            "Download the dataset (training masks included), explain the test inputs with your method and upload "
-            "the attribution maps: the server scores them against the hidden ground truth."
+            "An XAI-TRIS **rigid** benchmark on 8×8 images: a T or an L tetromino, rotated and placed at random, "
+            "in Gaussian noise.\n\n"
+            "Download the dataset (training masks included) and the evaluation inputs (with the development "
+            "samples' masks), explain the inputs with your method and upload the attribution maps: the server "
+            "scores them against the hidden ground truth. The leaderboard ranks the public part while the "
+            "competition runs; the private part decides the final ranking."
         )
+        # Created open so the demo's submissions are accepted, then dated as a running or a finished competition.
         create_challenge(
             db,
             storage,
@@ -135,6 +151,7 @@ def _benchmark_challenges(
             evaluation=EvaluationChoice(
                 prepared=prepared, private=private, primary_metric="emd", shown_metrics=("mass", "precision", "auc")
             ),
+            rules=Rules(daily_limit=5, total_limit=50, final_count=2),
         )
         score_waiting_baselines(db, storage, private, challenge_id)
         masks = prepared.masks
@@ -155,6 +172,27 @@ def _benchmark_challenges(
             )
             process_submission(db, storage, private, submission.id)
             report.scores_created += 1
+        with db.transaction() as conn:
+            competition_sql.save_rules(
+                conn,
+                challenge_id,
+                {
+                    "starts_at": now - timedelta(days=started_days_ago),
+                    "ends_at": now + timedelta(days=ends_in_days),
+                    "reveal": "auto",
+                    "daily_limit": 5,
+                    "total_limit": 50,
+                    "final_count": 2,
+                    "metric_name": "Score",
+                    "higher_is_better": True,
+                    "min_value": None,
+                    "max_value": None,
+                },
+            )
+            conn.exec_driver_sql(
+                "UPDATE api_challenge SET created_at = %s WHERE challenge_id = %s",
+                (now - timedelta(days=started_days_ago), challenge_id),
+            )
         report.challenges_created.append(challenge_id)
 
 
@@ -183,6 +221,8 @@ def load_demo(db: Database, storage: MediaStorage, private: MediaStorage | None 
     if report.users_created:
         report.password = password
 
+    with db.connect() as conn:
+        organiser_id = users_sql.get_by_username(conn, DEMO_ORGANISER)["id"]
     for offset, spec in enumerate(_CHALLENGES):
         challenge_id = spec["challenge_id"]
         with db.connect() as conn:
@@ -208,6 +248,16 @@ def load_demo(db: Database, storage: MediaStorage, private: MediaStorage | None 
                 "UPDATE api_challenge SET created_at = %s WHERE challenge_id = %s",
                 (now - timedelta(days=30 - 5 * offset), challenge_id),
             )
+            challenges_sql.set_owner(conn, challenge_id, organiser_id)
+            competition_sql.save_rules(
+                conn,
+                challenge_id,
+                {
+                    "starts_at": None, "ends_at": None, "reveal": "auto", "daily_limit": 5, "total_limit": None,
+                    "final_count": 2, "metric_name": spec["metric"], "higher_is_better": True,
+                    "min_value": 0.0, "max_value": 1.0,
+                },
+            )  # fmt: skip
             # Each participant improves over a few attempts; skill differs per person.
             for skill_rank, username in enumerate(DEMO_PARTICIPANTS):
                 skill = spec["difficulty"] * (1 - 0.06 * skill_rank)

@@ -40,6 +40,7 @@ __all__ = [
     "MetricSummary",
     "emd_cost",
     "score_batch",
+    "summarise",
 ]
 
 
@@ -434,7 +435,8 @@ def _emd_scores(
 # Public entry point
 
 
-def _summary(values: np.ndarray) -> MetricSummary:
+def summarise(values: np.ndarray) -> MetricSummary:
+    """Mean and std over the scorable (non-NaN) values."""
     scored = values[~np.isnan(values)]
     n_scored = int(scored.size)
     if n_scored == 0:
@@ -511,5 +513,5 @@ def score_batch(
     return EvaluationResult(
         n_samples=n,
         per_sample=MappingProxyType(per_sample),
-        summary=MappingProxyType({name: _summary(values) for name, values in per_sample.items()}),
+        summary=MappingProxyType({name: summarise(values) for name, values in per_sample.items()}),
     )

@@ -38,23 +38,38 @@ def make_password(password: str, *, iterations: int | None = None, salt: str | N
 
 
 def check_password(password: str, encoded: str) -> bool:
-    """True when ``password`` matches ``encoded``. Unknown algorithms and unusable hashes never match."""
-    if not encoded or encoded.startswith(UNUSABLE_PREFIX):
+    """True when ``password`` matches ``encoded``. Unknown algorithms and unusable hashes never match.
+
+    Every refusal without a real comparison (unusable ``!`` hash, foreign algorithm, malformed or absurd hash,
+    unencodable password) still spends one full PBKDF2, so timing does not tell such accounts apart.
+    """
+    parsed = _parse(encoded)
+    if parsed is None:
+        burn_time_like_check(password)
         return False
-    parts = encoded.split("$", 3)
-    if len(parts) != 4 or parts[0] != ALGORITHM:
-        return False
-    _, iterations_text, salt, expected = parts
-    if not iterations_text.isdigit():
-        return False
-    iterations = int(iterations_text)
-    if not 0 < iterations <= _MAX_ITERATIONS:
-        return False
+    iterations, salt, expected = parsed
     try:
         computed = _pbkdf2(password, salt, iterations)
     except UnicodeEncodeError:  # lone surrogates: no stored password can contain them
+        burn_time_like_check(password)
         return False
     return hmac.compare_digest(computed.encode(), expected.encode())
+
+
+def _parse(encoded: str) -> tuple[int, str, str] | None:
+    """(iterations, salt, hash) of a usable hash of ours, or None."""
+    if not encoded or not isinstance(encoded, str) or encoded.startswith(UNUSABLE_PREFIX):
+        return None
+    parts = encoded.split("$", 3)
+    if len(parts) != 4 or parts[0] != ALGORITHM:
+        return None
+    _, iterations_text, salt, expected = parts
+    if not (iterations_text.isascii() and iterations_text.isdigit()):
+        return None
+    iterations = int(iterations_text)
+    if not 0 < iterations <= _MAX_ITERATIONS:
+        return None
+    return iterations, salt, expected
 
 
 def burn_time_like_check(password: str) -> None:

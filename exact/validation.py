@@ -40,11 +40,50 @@ def clean_text(
     return text
 
 
+# Japanese, Korean and Chinese are written with Han plus kana, hangul or bopomofo: one writing system each.
+_HAN_SCRIPTS = frozenset({"CJK", "IDEOGRAPHIC"})
+_SCRIPTS_WRITTEN_WITH_HAN = (
+    frozenset({"HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA"}),
+    frozenset({"HANGUL"}),
+    frozenset({"BOPOMOFO"}),
+)
+
+
+def _letter_scripts(text: str) -> set[str]:
+    """The scripts of the letters in ``text``, from the first word of each letter's Unicode name.
+
+    "LATIN SMALL LETTER A" is LATIN, "CYRILLIC SMALL LETTER A" is CYRILLIC. Digits and @ . + - _ are not letters
+    and so neutral. A letter whose name starts otherwise (e.g. "MODIFIER LETTER ...") counts as a script of its
+    own, which errs towards refusing.
+    """
+    return {unicodedata.name(ch, "UNNAMED").split(" ", 1)[0] for ch in text if ch.isalpha()}
+
+
+def _mixes_scripts(scripts: set[str]) -> bool:
+    if len(scripts) <= 1:
+        return False
+    # Han alone, or Han with the kana, hangul or bopomofo of one language, is one writing system.
+    others = scripts - _HAN_SCRIPTS
+    return not any(others <= group for group in _SCRIPTS_WRITTEN_WITH_HAN)
+
+
+def _script_label(script: str) -> str:
+    return {"CJK": "Han", "IDEOGRAPHIC": "Han", "KATAKANA-HIRAGANA": "Kana"}.get(script, script.title())
+
+
 def clean_username(value: str | None) -> str:
     # NFKC, as Django's normalize_username: "ｐａｔ" (fullwidth) is "pat", so nobody can register a look-alike.
     username = clean_text(unicodedata.normalize("NFKC", value or ""), field="Username", max_length=150)
     if not USERNAME_RE.match(username):
         raise ValidationError("Username may contain only letters, digits and @ . + - _ (no spaces).")
+    # NFKC keeps Cyrillic "а" in "аlice": a name mixing scripts can pass for another user's, so one script only.
+    scripts = _letter_scripts(username)
+    if _mixes_scripts(scripts):
+        names = " and ".join(sorted({_script_label(script) for script in scripts}))
+        raise ValidationError(
+            f"Username mixes letters from different scripts ({names}), so it could imitate another name; "
+            "use letters of one script only."
+        )
     return username
 
 

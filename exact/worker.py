@@ -13,15 +13,24 @@ import threading
 
 from db.database import Database
 from exact.errors import DatabaseUnavailable
-from exact.evaluation import process_submission
+from exact.scoring import DEFAULT_TIME_BUDGET_SECONDS, process_submission
 from exact.storage import MediaStorage
 
 log = logging.getLogger(__name__)
 
 
 class ScoringWorker:
-    def __init__(self, db: Database, media: MediaStorage, private: MediaStorage, *, poll_seconds: float = 1.0):
+    def __init__(
+        self,
+        db: Database,
+        media: MediaStorage,
+        private: MediaStorage,
+        *,
+        poll_seconds: float = 1.0,
+        time_budget: float = DEFAULT_TIME_BUDGET_SECONDS,
+    ):
         self.db = db
+        self.time_budget = time_budget
         self.media = media
         self.private = private
         self.poll_seconds = poll_seconds
@@ -30,7 +39,7 @@ class ScoringWorker:
 
     def run_once(self) -> bool:
         """Score one waiting submission; False when there was none."""
-        return process_submission(self.db, self.media, self.private) is not None
+        return process_submission(self.db, self.media, self.private, time_budget=self.time_budget) is not None
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

@@ -225,8 +225,8 @@ class Benchmark:
         return getattr(self, name)
 
     def public_dataset_npz(self) -> bytes:
-        """What participants download: train and validation inputs, labels and masks, and the test inputs and
-        labels without their masks."""
+        """What participants download: train and validation inputs, labels and masks, and the test inputs without
+        their labels or masks (on linear, multiplicative and XOR benchmarks a label gives the mask away)."""
         return _npz_bytes(
             x_train=self.train.inputs,
             y_train=self.train.labels,
@@ -235,16 +235,7 @@ class Benchmark:
             y_val=self.validation.labels,
             masks_val=self.validation.masks,
             x_test=self.test.inputs,
-            y_test=self.test.labels,
         )
-
-    def evaluation_inputs_npz(self) -> bytes:
-        """Test inputs and labels to explain, with the keys of an uploaded evaluation set; no masks."""
-        return _npz_bytes(inputs=self.test.inputs, labels=self.test.labels)
-
-    def evaluation_masks_npz(self) -> bytes:
-        """The private ground truth: test masks only, in the order of ``evaluation_inputs_npz``."""
-        return _npz_bytes(masks=self.test.masks)
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:

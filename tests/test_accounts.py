@@ -171,7 +171,10 @@ def test_group_permission_makes_an_organiser(db):
 
 def test_first_admin_only_once(db):
     assert accounts.needs_first_admin(db)
-    admin = accounts.create_first_admin(db, username="boss", password=GOOD, password_again=GOOD)
+    token = accounts.setup_token()  # what the server printed on its console
+    admin = accounts.create_first_admin(db, username="boss", password=GOOD, password_again=GOOD, setup_token=token)
     assert admin.is_superuser and admin.is_staff and not accounts.needs_first_admin(db)
     with pytest.raises(PermissionDenied, match="already exists"):
-        accounts.create_first_admin(db, username="boss2", password=GOOD, password_again=GOOD)
+        accounts.create_first_admin(
+            db, username="boss2", password=GOOD, password_again=GOOD, setup_token=accounts.setup_token()
+        )

@@ -151,3 +151,42 @@ def test_offline_evaluate_refuses_bad_files_with_a_message(tmp_path):
     assert short.returncode == 2 and "expected 3 samples of 4×4" in short.stderr
     missing = _evaluate("--masks", str(tmp_path / "nope.npy"), "--attributions", str(tmp_path / "short.npy"))
     assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - a workshop's EXACT_HOST; nothing binds here
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "url"),
+    [
+        (None, "127.0.0.1", "http://127.0.0.1:8765"),
+        (ALL_ADDRESSES, ALL_ADDRESSES, "http://127.0.0.1:8765 (listening on all addresses)"),
+        ("192.168.1.20", "192.168.1.20", "http://192.168.1.20:8765"),
+    ],
+)
+def test_run_listens_on_loopback_unless_exact_host_says_otherwise(monkeypatch, tmp_path, capsys, host, address, url):
+    from exact import cli
+    from exact.config import load_settings
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))  # capture instead of replacing pytest
+    monkeypatch.setattr(os, "chdir", lambda _path: None)
+    env = {"EXACT_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"}
+    if host is not None:
+        env["EXACT_HOST"] = host
+    cli.cmd_run(load_settings(env), cli.build_parser().parse_args(["run", "--port", "8765"]))
+    [argv] = started
+    assert argv[argv.index("--server.address") + 1] == address
+    assert argv.count("--server.address") == 1
+    assert f"Exact is starting on {url}\n" in capsys.readouterr().out
+
+
+def test_run_refuses_a_short_secret_key_with_a_message(media_root):
+    result = _cli(
+        "run",
+        db_url="postgresql+psycopg://nobody@127.0.0.1:1/x",
+        media_root=media_root,
+        extra_env={"EXACT_SECRET_KEY": "too-short-secret"},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: EXACT_SECRET_KEY must be at least 32 characters long (it has 16)")

@@ -41,3 +41,20 @@ def test_local_secret_is_generated_once_private_and_reused(tmp_path):
     assert mode == 0o600
     other = tmp_path / "other"
     assert ensure_local_secret_key(other) != first
+
+
+@pytest.mark.parametrize("key", ["x", "changeme", "s" * 31])
+def test_secret_keys_shorter_than_32_characters_are_refused(key):
+    message = rf"^EXACT_SECRET_KEY must be at least 32 characters long \(it has {len(key)}\)"
+    with pytest.raises(ValueError, match=message):
+        load_settings({"EXACT_SECRET_KEY": key})
+
+
+def test_secret_keys_of_32_characters_or_more_are_accepted():
+    assert load_settings({"EXACT_SECRET_KEY": "k" * 32}).secret_key == "k" * 32
+    assert load_settings({"EXACT_SECRET_KEY": ""}).secret_key is None  # unset: generated locally by make run
+
+
+def test_exact_host_defaults_to_loopback():
+    assert load_settings({}).host == "127.0.0.1"
+    assert load_settings({"EXACT_HOST": " 192.168.1.20 "}).host == "192.168.1.20"

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from exact import evaluation as ev
+from exact import evaluation_sets, intake, results, scoring
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.scores import leaderboard, submit_score
 from exact.storage import MediaStorage, UploadedFile
 from exact.worker import ScoringWorker
-from exact.xaitris import BenchmarkSpec
+from exact.xaitris import BenchmarkSpec, generate
 from tests.conftest import make_user
 
 N, H, W = 12, 4, 4
@@ -51,7 +51,7 @@ def masks():
 def world(db, storage, private, masks):
     organiser = make_user(db, "olivia", staff=True)
     rng = np.random.default_rng(4)
-    prepared = ev.prepare_uploaded_evaluation(
+    prepared = evaluation_sets.prepare_uploaded_evaluation(
         UploadedFile("inputs.npz", _npz(inputs=rng.normal(size=(N, H * W)), labels=np.arange(N) % 2)),
         UploadedFile("masks.npy", _npy(masks)),
         max_bytes=1024 * 1024,
@@ -77,7 +77,7 @@ def _mass(attributions, masks):
 
 
 def _submit(db, storage, user, data, name="a.npy", **kwargs):
-    return ev.submit_attributions(
+    return intake.submit_attributions(
         db, storage, user.id, "gt", UploadedFile(name, data), method_name=kwargs.pop("method", "My method"), **kwargs
     )
 
@@ -87,7 +87,7 @@ def _files(root):
 
 
 def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, private, media_root, world):
-    evaluation = ev.get_evaluation(db, "gt")
+    evaluation = evaluation_sets.get_evaluation(db, "gt")
     assert (evaluation.n_samples, evaluation.height, evaluation.width) == (N, H, W)
     assert evaluation.primary_metric == "mass" and evaluation.shown_metrics == ("emd", "auc")
     assert evaluation.inputs_path.startswith("challenges/gt/evaluation/")
@@ -96,7 +96,7 @@ def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, 
     assert (private.root / evaluation.masks_path).is_file()
     public = np.load(media_root / evaluation.inputs_path, allow_pickle=False)
     assert sorted(public.files) == ["inputs", "labels"]
-    assert ev.score_waiting_baselines(db, storage, private, "gt") == 5
+    assert scoring.score_waiting_baselines(db, storage, private, "gt") == 5
     board = leaderboard(db, "gt")
     baselines = board.baselines.set_index("method")
     assert set(baselines.status) == {"done"}
@@ -110,12 +110,12 @@ def test_good_submission_is_scored_with_the_logged_in_username(db, storage, priv
     attributions = np.random.default_rng(9).normal(size=(N, H, W))
     submission = _submit(db, storage, world["alice"], _npy(attributions), url="https://example.org/paper")
     assert submission.status == "queued" and submission.username == "alice"
-    done = ev.process_submission(db, storage, private, submission.id)
+    done = scoring.process_submission(db, storage, private, submission.id)
     assert done.status == "done" and done.primary_value == pytest.approx(_mass(attributions, masks), abs=1e-12)
     with db.connect() as conn:
         row = conn.execute(sa.text("SELECT username, challenge_id, score FROM api_score")).one()
     assert row == ("alice", "gt", pytest.approx(_mass(attributions, masks), abs=1e-12))
-    result = ev.get_submission_row(db, submission.id, with_result=True).result
+    result = intake.get_submission_row(db, submission.id, with_result=True).result
     assert set(result["metrics"]) == {"emd", "mass", "precision", "auc"}
     assert len(result["metrics"]["emd"]["per_sample"]) == N
     assert done.file_sha256 and done.file_size == len(_npy(attributions))
@@ -146,7 +146,7 @@ def test_bad_attribution_files_store_nothing(db, storage, media_root, world, dat
 
 def test_all_zero_maps_fail_clearly_and_store_no_score(db, storage, private, world):
     submission = _submit(db, storage, world["alice"], _npy(np.zeros((N, H, W))))
-    failed = ev.process_submission(db, storage, private, submission.id)
+    failed = scoring.process_submission(db, storage, private, submission.id)
     assert failed.status == "failed" and "all zeros" in failed.error
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM api_score")).scalar() == 0
@@ -168,30 +168,30 @@ def test_same_request_key_stores_once(db, storage, world):
 
 def test_visitors_and_non_organisers_are_refused(db, storage, private, world, masks):
     with pytest.raises(PermissionDenied):
-        ev.submit_attributions(db, storage, None, "gt", UploadedFile("a.npy", _npy(masks)), method_name="m")
+        intake.submit_attributions(db, storage, None, "gt", UploadedFile("a.npy", _npy(masks)), method_name="m")
     with pytest.raises(NotFound):
-        ev.submit_attributions(
+        intake.submit_attributions(
             db, storage, world["alice"].id, "nope", UploadedFile("a.npy", _npy(masks)), method_name="m"
         )
     submission = _submit(db, storage, world["alice"], _npy(masks + 0.1))
-    ev.process_submission(db, storage, private, submission.id)
-    assert ev.view_submission(db, world["alice"].id, submission.id)[0].id == submission.id
-    assert ev.view_submission(db, world["organiser"].id, submission.id)[0].id == submission.id
+    scoring.process_submission(db, storage, private, submission.id)
+    assert results.view_submission(db, world["alice"].id, submission.id).submission.id == submission.id
+    assert results.view_submission(db, world["organiser"].id, submission.id).submission.id == submission.id
     for outsider in (None, world["bob"].id):
         with pytest.raises(PermissionDenied):
-            ev.view_submission(db, outsider, submission.id)
+            results.view_submission(db, outsider, submission.id)
     with pytest.raises(PermissionDenied):
-        ev.ground_truth_statistics(db, private, world["alice"].id, "gt")
-    stats = ev.ground_truth_statistics(db, private, world["organiser"].id, "gt")
+        results.ground_truth_statistics(db, private, world["alice"].id, "gt")
+    stats = results.ground_truth_statistics(db, private, world["organiser"].id, "gt")
     assert stats["samples"] == N and stats["mask pixels (mean)"] == 3
 
 
 def test_gallery_shows_masks_only_to_submitter_and_organisers(db, storage, private, world, masks):
-    ev.score_waiting_baselines(db, storage, private, "gt")
+    scoring.score_waiting_baselines(db, storage, private, "gt")
     baseline_id = leaderboard(db, "gt").baselines.result.iloc[0].split("=")[1]
-    public_view = ev.gallery(db, storage, private, world["bob"].id, int(baseline_id))
+    public_view = results.gallery(db, storage, private, world["bob"].id, int(baseline_id))
     assert public_view and all(sample["mask"] is None for sample in public_view)
-    organiser_view = ev.gallery(db, storage, private, world["organiser"].id, int(baseline_id))
+    organiser_view = results.gallery(db, storage, private, world["organiser"].id, int(baseline_id))
     np.testing.assert_array_equal(organiser_view[0]["mask"], masks[0])
 
 
@@ -208,7 +208,7 @@ def test_worker_takes_over_a_submission_left_running_by_a_stopped_app(db, storag
     worker = ScoringWorker(db, storage, private)
     while worker.run_once():
         pass
-    assert ev.get_submission_row(db, submission.id).status == "done"
+    assert intake.get_submission_row(db, submission.id).status == "done"
 
 
 def test_a_live_lease_is_not_taken_twice(db, storage, private, world):
@@ -220,12 +220,14 @@ def test_a_live_lease_is_not_taken_twice(db, storage, private, world):
             ),
             {"i": submission.id},
         )
-    assert ev.process_submission(db, storage, private, submission.id) is None
+    assert scoring.process_submission(db, storage, private, submission.id) is None
 
 
 def test_benchmark_challenge_dataset_has_training_masks_but_no_test_masks(db, storage, private, media_root):
     organiser = make_user(db, "olivia", staff=True)
-    prepared, benchmark = ev.prepare_benchmark(BenchmarkSpec(scenario="xor", n_samples=200, seed=5))
+    spec = BenchmarkSpec(scenario="xor", n_samples=200, seed=5)
+    prepared = evaluation_sets.prepare_benchmark(spec)
+    benchmark = generate(spec)
     created = create_challenge(
         db,
         storage,
@@ -235,21 +237,22 @@ def test_benchmark_challenge_dataset_has_training_masks_but_no_test_masks(db, st
         evaluation=EvaluationChoice(prepared=prepared, private=private),
     )
     dataset = np.load(media_root / created.files["dataset"], allow_pickle=False)
-    assert {"x_train", "y_train", "masks_train", "x_test", "y_test"} <= set(dataset.files)
+    assert {"x_train", "y_train", "masks_train", "x_test"} <= set(dataset.files)
+    assert "y_test" not in dataset.files  # on XOR the test labels would give the test masks away
     assert not any(name.startswith("masks_test") for name in dataset.files)
     np.testing.assert_array_equal(dataset["masks_train"], benchmark.train.masks)
-    assert ev.get_evaluation(db, "xor").benchmark["scenario"] == "xor"
+    assert evaluation_sets.get_evaluation(db, "xor").benchmark["scenario"] == "xor"
 
 
 def test_mismatched_evaluation_files_are_refused(masks):
     with pytest.raises(ValidationError, match="same samples"):
-        ev.prepare_uploaded_evaluation(
+        evaluation_sets.prepare_uploaded_evaluation(
             UploadedFile("inputs.npy", _npy(np.zeros((N + 1, H, W)))),
             UploadedFile("masks.npy", _npy(masks)),
             max_bytes=10**6,
         )
     with pytest.raises(ValidationError):
-        ev.prepare_uploaded_evaluation(
+        evaluation_sets.prepare_uploaded_evaluation(
             UploadedFile("inputs.npy", _npy(np.zeros((N, H, W)))),
             UploadedFile("masks.npy", _npy(-masks)),
             max_bytes=10**6,

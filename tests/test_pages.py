@@ -208,6 +208,7 @@ def test_deep_link_to_a_page_not_offered_never_runs_it(app, db, people, page, ro
 def test_setup_creates_the_first_admin_with_demo_and_then_disappears(app, db):
     at = run(app())
     assert offered_pages(at) == {"app_pages/setup.py"}
+    one(at.text_input, "Set-up token").input(accounts.setup_token())  # as printed on the server's console
     one(at.text_input, "Administrator username").input("boss")
     one(at.text_input, "Password").input("a long enough password")
     one(at.text_input, "Password again").input("another long password")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from db.database import Database
-from exact import evaluation as ev
+from exact import evaluation_sets, intake, scoring
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.metrics import METRICS
 from exact.storage import MediaStorage, UploadedFile
@@ -81,9 +81,11 @@ def make_gt_challenge(
     n_samples: int = 100,
     primary: str = "emd",
     shown: tuple[str, ...] = ("mass", "auc"),
-) -> ev.PreparedEvaluation:
+) -> evaluation_sets.PreparedEvaluation:
     media, private = stores
-    prepared, _ = ev.prepare_benchmark(BenchmarkSpec(scenario="linear", size=size, n_samples=n_samples, seed=3))
+    prepared = evaluation_sets.prepare_benchmark(
+        BenchmarkSpec(scenario="linear", size=size, n_samples=n_samples, seed=3)
+    )
     create_challenge(
         db,
         media,
@@ -92,17 +94,17 @@ def make_gt_challenge(
         {},
         evaluation=EvaluationChoice(prepared=prepared, private=private, primary_metric=primary, shown_metrics=shown),
     )
-    assert ev.score_waiting_baselines(db, media, private, challenge_id) == len(ev.BASELINES)
+    assert scoring.score_waiting_baselines(db, media, private, challenge_id) == len(evaluation_sets.BASELINES)
     return prepared
 
 
 def submit(db, stores, user, challenge_id: str, attributions: np.ndarray, method: str, *, score: bool = True):
     media, private = stores
-    submission = ev.submit_attributions(
+    submission = intake.submit_attributions(
         db, media, user.id, challenge_id, UploadedFile("attributions.npy", _npy(attributions)), method_name=method
     )
     if score:
-        submission = ev.process_submission(db, media, private, submission.id)
+        submission = scoring.process_submission(db, media, private, submission.id)
     return submission
 
 
@@ -234,7 +236,7 @@ def test_result_page_shows_metrics_violin_and_gallery_with_masks(app, db, gt, pe
     assert [(m.label, m.value) for m in at.metric] == [(METRICS["emd"].label, f"{submission.primary_value:.6g}")]
 
     summary = at.dataframe[0].value
-    stored = ev.get_submission_row(db, submission.id, with_result=True).result["metrics"]
+    stored = intake.get_submission_row(db, submission.id, with_result=True).result["metrics"]
     assert list(summary["metric"]) == [METRICS[name].label for name in METRICS]  # registry order
     assert list(summary.columns) == ["metric", "mean", "std", "scored", "not scorable"]
     for name, row in zip(METRICS, summary.itertuples(index=False), strict=True):
@@ -360,7 +362,7 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
         assert row.score == pytest.approx(submission.primary_value)
         assert row.vs_random == pytest.approx(submission.primary_value - random_score)
         assert row.result == f"result?submission={submission.id}"
-        means = ev.get_submission_row(db, submission.id, with_result=True).result["metrics"]
+        means = intake.get_submission_row(db, submission.id, with_result=True).result["metrics"]
         assert row.mass == pytest.approx(means["mass"]["mean"]) and row.auc == pytest.approx(means["auc"]["mean"])
     assert "score_id" not in table.columns and "precision" not in table.columns  # not among the shown metrics
     # the column headers a person reads
@@ -370,7 +372,7 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     assert table_columns["mass"]["label"] == METRICS["mass"].label
 
     assert list(baselines.columns) == ["result", "method", "status", "score", "vs_random", "mass", "auc"]
-    assert sorted(baselines["method"]) == sorted(ev.BASELINES.values())
+    assert sorted(baselines["method"]) == sorted(evaluation_sets.BASELINES.values())
     assert set(baselines["status"]) == {"done"}
     by_method = baselines.set_index("method")
     assert by_method.loc["Random attributions", "vs_random"] == pytest.approx(0.0)
@@ -393,7 +395,7 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     table = at.dataframe[0].value
     assert sorted(table["method"]) == ["Mask plus noise", "Noise", "Noise too"]
     assert table["vs_random"].tolist() == pytest.approx((table["score"] - random_score).tolist())
-    assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == len(ev.BASELINES)
+    assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == len(evaluation_sets.BASELINES)
 
 
 def test_leaderboard_with_a_single_score_renders_its_charts(app, db, gt):
@@ -411,7 +413,7 @@ def test_leaderboard_of_a_ground_truth_challenge_without_participants_still_show
     assert values(at.info) == ["No submissions yet for this challenge."]
     assert len(at.dataframe) == 1, "only the baselines table"
     baselines = at.dataframe[0].value
-    assert "status" in baselines.columns and len(baselines) == len(ev.BASELINES)
+    assert "status" in baselines.columns and len(baselines) == len(evaluation_sets.BASELINES)
     assert not at.get("plotly_chart")
 
 
@@ -518,7 +520,7 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
         "SELECT method_name, status, primary_metric, primary_value FROM exact_submission "
         "WHERE challenge_id = 'xor-bench' AND kind = 'baseline' ORDER BY id",
     )
-    assert [b["method_name"] for b in baselines] == list(ev.BASELINES.values())
+    assert [b["method_name"] for b in baselines] == list(evaluation_sets.BASELINES.values())
     assert {(b["status"], b["primary_metric"]) for b in baselines} == {("done", "mass")}
     assert baselines[-1]["primary_value"] == pytest.approx(1.0)  # the ground truth holds all the mass
 
@@ -531,7 +533,9 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
     assert not any("mask" in path for path in _files(media_root)), "no masks file under the public media root"
     private_files = _files(private_root)
     assert "evaluations/xor-bench/masks.npz" in private_files
-    assert len([p for p in private_files if p.startswith("evaluations/xor-bench/baselines/")]) == len(ev.BASELINES)
+    assert len([p for p in private_files if p.startswith("evaluations/xor-bench/baselines/")]) == len(
+        evaluation_sets.BASELINES
+    )
 
 
 def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, people, stores, media_root, private_root):
@@ -549,7 +553,7 @@ def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, pe
         "The evaluation set cannot be changed after creation."
     ]
     status_sql = "SELECT status, count(*) AS n FROM exact_submission WHERE challenge_id = 'big-linear' GROUP BY status"
-    assert rows(db, status_sql) == [{"status": "queued", "n": len(ev.BASELINES)}]
+    assert rows(db, status_sql) == [{"status": "queued", "n": len(evaluation_sets.BASELINES)}]
 
     # The leaderboard lists them as queued meanwhile.
     board = _open(app, db, None, "app_pages/leaderboard.py", challenge="big-linear")
@@ -559,9 +563,9 @@ def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, pe
     runs = 0
     while worker.run_once():
         runs += 1
-        assert runs <= len(ev.BASELINES), "the worker keeps finding work"
-    assert runs == len(ev.BASELINES)
-    assert rows(db, status_sql) == [{"status": "done", "n": len(ev.BASELINES)}]
+        assert runs <= len(evaluation_sets.BASELINES), "the worker keeps finding work"
+    assert runs == len(evaluation_sets.BASELINES)
+    assert rows(db, status_sql) == [{"status": "done", "n": len(evaluation_sets.BASELINES)}]
     run(board)
     assert set(board.dataframe[0].value["status"]) == {"done"}
     assert scalar(db, "SELECT dataset FROM api_challenge WHERE challenge_id = 'big-linear'").endswith("64x64.npz")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from exact import charts
 from exact.challenges import EvaluationChoice
-from exact.evaluation import prepare_benchmark, prepare_uploaded_evaluation
+from exact.evaluation_sets import SECRET_MASK_SCENARIOS, prepare_benchmark, prepare_uploaded_evaluation, secret_seed
 from exact.metrics import METRICS
 from exact.storage import MediaStorage, UploadedFile
 from exact.xaitris import BenchmarkSpec, generate, preview_samples
@@ -19,10 +19,10 @@ MODES = {
     "benchmark": "The server scores attributions: generate an XAI-TRIS benchmark",
 }
 SCENARIOS = {
-    "linear": "Linear (additive)",
-    "multiplicative": "Multiplicative",
-    "rigid": "Rigid (random rotation and position)",
-    "xor": "XOR",
+    "rigid": "Rigid (random rotation and position): masks stay secret",
+    "linear": "Linear (additive): the mask follows from the class",
+    "multiplicative": "Multiplicative: the mask follows from the class",
+    "xor": "XOR: the mask follows from the class",
 }
 
 
@@ -37,7 +37,15 @@ def _spec_from_widgets() -> BenchmarkSpec:
         horizontal=True,
         help="White: independent Gaussian noise. Correlated: smoothed Gaussian noise.",
     )
-    cols = st.columns(3)
+    if scenario in SECRET_MASK_SCENARIOS:
+        st.caption("Rigid: the pattern's position and rotation vary per sample, so the test masks stay secret.")
+    else:
+        st.warning(
+            "In this scenario every sample of a class has the same mask, so anyone who can tell the class of an "
+            "input knows its mask: fine for practice, not for a competition. Use the rigid scenario to keep "
+            "masks secret."
+        )
+    cols = st.columns(2)
     alpha = cols[0].slider(
         "Signal weight α",
         0.05,
@@ -51,22 +59,14 @@ def _spec_from_widgets() -> BenchmarkSpec:
     n_samples = cols[1].number_input(
         "Samples", min_value=20, max_value=n_max, value=n_default, step=20, key=f"bench_n_{size}"
     )
-    seed = cols[2].number_input(
-        "Seed",
-        min_value=0,
-        max_value=2**31 - 1,
-        value=0,
-        step=1,
-        key="bench_seed",
-        help="Kept on the server: with it anyone could regenerate the test masks.",
-    )
+    st.caption("The generator's seed is drawn from a secure random source and kept on the server.")
     return BenchmarkSpec(
         scenario=scenario,
         size=size,
         background=background,
         alpha=float(alpha),
         n_samples=int(n_samples),
-        seed=int(seed),
+        seed=0,  # replaced by a secret seed when the challenge is created (the preview uses 0)
     )
 
 
@@ -105,6 +105,20 @@ def evaluation_section(private: MediaStorage, *, max_bytes: int) -> Callable[[],
             "The dataset download will hold the training and validation splits with their masks and the "
             "test inputs without masks; the test masks stay on the server."
         )
+    st.markdown("**Evaluation samples** (the server assigns them at random and keeps the assignment private)")
+    cols = st.columns(3)
+    development = cols[0].number_input(
+        "Development %", 0, 90, 10, key="eval_split_dev",
+        help="Their masks are published with the inputs; submitters see per-sample results on them.",
+    )  # fmt: skip
+    public = cols[1].number_input("Public leaderboard %", 1, 99, 30, key="eval_split_public")
+    cols[2].metric("Private % (final ranking)", max(0, 100 - int(development) - int(public)))
+    publish_labels = st.checkbox(
+        "Publish the labels of the evaluation inputs",
+        value=False,
+        key="eval_publish_labels",
+        help="Off by default: on linear, multiplicative and XOR benchmarks a label gives the mask away.",
+    )
     cols = st.columns(2)
     primary = cols[0].selectbox(
         "Primary metric (ranks the leaderboard)",
@@ -132,8 +146,21 @@ def evaluation_section(private: MediaStorage, *, max_bytes: int) -> Callable[[],
                 max_bytes=max_bytes,
             )
         else:
-            spec.validate()
-            prepared, _ = prepare_benchmark(spec)
-        return EvaluationChoice(prepared=prepared, private=private, primary_metric=primary, shown_metrics=tuple(shown))
+            secret = BenchmarkSpec(**{**spec.as_dict(), "splits": tuple(spec.splits), "seed": secret_seed()})
+            secret.validate()
+            prepared = prepare_benchmark(secret)
+        private_percent = 100 - int(development) - int(public)
+        if private_percent < 1:
+            from exact.errors import ValidationError
+
+            raise ValidationError("Development and public parts leave nothing for the private part.")
+        return EvaluationChoice(
+            prepared=prepared,
+            private=private,
+            primary_metric=primary,
+            shown_metrics=tuple(shown),
+            split_fractions=(int(development) / 100, int(public) / 100, private_percent / 100),
+            publish_labels=publish_labels,
+        )
 
     return build

@@ -85,7 +85,8 @@ def get_secret_key() -> str:
 def _worker_for(url: str):
     from exact.worker import ScoringWorker
 
-    return ScoringWorker(get_db(), *get_settings().stores()).start()
+    settings = get_settings()
+    return ScoringWorker(get_db(), *settings.stores(), time_budget=settings.scoring_seconds).start()
 
 
 def ensure_worker() -> None:
@@ -93,3 +94,23 @@ def ensure_worker() -> None:
     if os.environ.get("EXACT_WORKER", "on").lower() in {"off", "0", "false", "no"}:
         return
     _worker_for(get_db().url)
+
+
+def announce_setup_token() -> None:
+    """Make sure this process has a set-up token and has printed it (once per token) on its console and log."""
+    from exact.accounts import setup_token
+
+    _announce_setup_token(setup_token())
+
+
+@st.cache_resource(show_spinner=False)
+def _announce_setup_token(token: str) -> None:
+    # Like Jupyter's token: whoever can read the server's console or log may create the first administrator.
+    address = st.get_option("server.address") or get_settings().host
+    if address in {"0.0.0.0", "::", ""}:  # noqa: S104 - only compared: the server itself is reachable on loopback
+        address = "127.0.0.1"
+    if ":" in address:
+        address = f"[{address}]"
+    line = f"Exact set-up token: {token} (open http://{address}:{st.get_option('server.port')}/?setup_token={token})"
+    print(line, flush=True)
+    log.warning("%s", line)

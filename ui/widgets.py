@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from db.database import Database
@@ -38,6 +39,7 @@ def leaderboard_table(board, *, limit: int | None = None) -> None:
     from exact.metrics import METRICS
 
     table = board.table if limit is None else board.table.head(limit)
+    table = _with_result_links(table)
     metric_columns = {
         name: st.column_config.NumberColumn(METRICS[name].label, format="%.4f") for name in board.shown_metrics
     }
@@ -50,7 +52,7 @@ def leaderboard_table(board, *, limit: int | None = None) -> None:
         "score": st.column_config.NumberColumn(
             METRICS[board.primary_metric].label
             if board.primary_metric
-            else ("Score" if board.show_all else "Best score"),
+            else (board.rules.metric_name if board.show_all else f"Best {board.rules.metric_name.lower()}"),
             format="%.4f" if board.primary_metric else "%.6g",
         ),
         "vs_random": st.column_config.NumberColumn(
@@ -66,7 +68,7 @@ def leaderboard_table(board, *, limit: int | None = None) -> None:
     if board.baselines is not None and not board.baselines.empty:
         st.caption("Baselines: reference methods computed by the server when the challenge was created.")
         st.dataframe(
-            board.baselines,
+            _with_result_links(board.baselines, first=True),
             hide_index=True,
             column_config={
                 **columns,
@@ -75,3 +77,13 @@ def leaderboard_table(board, *, limit: int | None = None) -> None:
                 "score": st.column_config.NumberColumn(columns["score"].get("label", "Score"), format="%.4f"),
             },
         )
+
+
+def _with_result_links(table, *, first: bool = False):
+    """The result page's link in place of the submission id (services return ids, pages build links)."""
+    if "submission_id" not in table.columns:
+        return table
+    links = [None if pd.isna(sid) else f"result?submission={int(sid)}" for sid in table["submission_id"]]
+    table = table.drop(columns=["submission_id"])
+    table.insert(0 if first else len(table.columns), "result", links)
+    return table

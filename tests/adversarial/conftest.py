@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from db.database import Database
-from exact import evaluation as ev
+from exact import evaluation_sets, intake, scoring
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.scores import submit_score
 from exact.storage import MediaStorage, UploadedFile
@@ -154,7 +154,7 @@ def masks_array() -> np.ndarray:
 
 def evaluation_choice(private: MediaStorage) -> EvaluationChoice:
     rng = np.random.default_rng(4)
-    prepared = ev.prepare_uploaded_evaluation(
+    prepared = evaluation_sets.prepare_uploaded_evaluation(
         UploadedFile("inputs.npz", npz(inputs=rng.normal(size=(N, H * W)), labels=np.arange(N) % 2)),
         UploadedFile("masks.npy", npy(masks_array())),
         max_bytes=ONE_MB,
@@ -181,11 +181,11 @@ def world(db, storage, private, cast) -> World:
         {},
         evaluation=evaluation_choice(private),
     )
-    ev.score_waiting_baselines(db, storage, private, "gt")
+    scoring.score_waiting_baselines(db, storage, private, "gt")
     submit_score(db, cast.participant.id, "owned", 0.5)
     attributions = np.random.default_rng(9).normal(size=(N, H, W))
-    submission = ev.submit_attributions(
+    submission = intake.submit_attributions(
         db, storage, cast.participant.id, "gt", UploadedFile("a.npy", npy(attributions)), method_name="Mine"
     )
-    assert ev.process_submission(db, storage, private, submission.id).status == "done"
+    assert scoring.process_submission(db, storage, private, submission.id).status == "done"
     return World(cast=cast, owned="owned", gt="gt", submission_id=submission.id)

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from db.database import Database
-from exact import accounts
-from exact import evaluation as ev
+from exact import accounts, intake
 from exact.challenges import ChallengeForm, create_challenge
 from exact.errors import PermissionDenied, ValidationError
 from exact.scores import leaderboard, submit_score
@@ -133,10 +132,15 @@ def test_two_organisers_taking_the_same_challenge_id_at_once(db, pool, storage, 
 
 
 def test_racing_to_create_the_first_administrator_has_one_winner(db, pool):
+    token = accounts.setup_token()
     results = _all_at_once(
         [
             lambda i=i: accounts.create_first_admin(
-                pool, username=f"boss{i}", password="a long enough password", password_again="a long enough password"
+                pool,
+                username=f"boss{i}",
+                password="a long enough password",
+                password_again="a long enough password",
+                setup_token=token,
             )
             for i in range(6)
         ]
@@ -169,7 +173,7 @@ def test_twenty_attribution_submissions_at_once_are_each_scored_once_by_two_work
     uploads = [npy(rng.normal(size=(N, H, W))) for _ in racers]
     results = _all_at_once(
         [
-            lambda u=u, data=data: ev.submit_attributions(
+            lambda u=u, data=data: intake.submit_attributions(
                 pool, storage, u.id, "gt", UploadedFile("a.npy", data), method_name=f"method of {u.username}"
             )
             for u, data in zip(racers, uploads, strict=True)
@@ -209,7 +213,7 @@ def test_the_same_attribution_form_sent_twice_at_once_is_stored_once(db, pool, s
     for index in range(10):
         for _ in range(2):
             calls.append(
-                lambda i=index: ev.submit_attributions(
+                lambda i=index: intake.submit_attributions(
                     pool, storage, user.id, "gt", UploadedFile("a.npy", data), method_name="m", request_key=f"a{i}"
                 )
             )

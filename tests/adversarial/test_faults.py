@@ -26,7 +26,7 @@ from db import evaluations as evaluations_sql
 from db import scores as scores_sql
 from db.database import Database
 from db.schema import apply_schema
-from exact import evaluation as ev
+from exact import intake, scoring
 from exact.challenges import ChallengeForm, create_challenge, delete_challenge, update_challenge
 from exact.errors import DatabaseUnavailable
 from exact.scores import submit_score
@@ -279,24 +279,24 @@ def test_a_failed_attribution_submission_leaves_no_file(db, storage, snapshot, w
     before = snapshot()
     with monkeypatch.context() as patch, pytest.raises(Injected):
         patch.setattr(evaluations_sql, "insert_submission", _boom)
-        ev.submit_attributions(db, storage, world.cast.other.id, "gt", UploadedFile("a.npy", data), method_name="m")
+        intake.submit_attributions(db, storage, world.cast.other.id, "gt", UploadedFile("a.npy", data), method_name="m")
     _assert_nothing_left(before, "insert fails")
     failing_commit()
     with pytest.raises(DatabaseUnavailable):
-        ev.submit_attributions(db, storage, world.cast.other.id, "gt", UploadedFile("a.npy", data), method_name="m")
+        intake.submit_attributions(db, storage, world.cast.other.id, "gt", UploadedFile("a.npy", data), method_name="m")
     _assert_nothing_left(before, "commit fails")
 
 
 def test_a_scoring_failure_records_the_reason_and_no_score(db, storage, private, world, monkeypatch):
     data = npy(np.random.default_rng(6).normal(size=(N, H, W)))
-    submission = ev.submit_attributions(
+    submission = intake.submit_attributions(
         db, storage, world.cast.other.id, "gt", UploadedFile("a.npy", data), method_name="m"
     )
     scores_before = scalar(db, "SELECT count(*) FROM api_score")
     monkeypatch.setattr(evaluations_sql, "finish", _boom)  # after the api_score insert, in the same transaction
-    failed = ev.process_submission(db, storage, private, submission.id)
+    failed = scoring.process_submission(db, storage, private, submission.id)
     assert failed.status == "failed" and failed.error.startswith("Scoring failed on our side (reference ")
     assert scalar(db, "SELECT count(*) FROM api_score") == scores_before, "a score without its submission"
     assert rows(db, "SELECT score_id FROM exact_submission WHERE id = :i", i=submission.id) == [{"score_id": None}]
     monkeypatch.setattr(scores_sql, "insert", _boom)
-    assert ev.process_submission(db, storage, private, submission.id) is None  # failed is final: not re-claimed
+    assert scoring.process_submission(db, storage, private, submission.id) is None  # failed is final: not re-claimed

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from exact import accounts
-from exact import evaluation as ev
+from exact import accounts, intake, scoring
 from exact.challenges import ChallengeForm, create_challenge, get_challenge, list_challenges, update_challenge
 from exact.errors import AuthenticationFailed, ValidationError
 from exact.scores import leaderboard, leaderboard_csv, submit_score
@@ -115,7 +114,7 @@ def test_attribution_fields_at_and_past_their_limits(db, storage, world):
     user = world.cast.other.id
 
     def submit(method="m", description="", url="", key=None):
-        return ev.submit_attributions(
+        return intake.submit_attributions(
             db,
             storage,
             user,
@@ -156,10 +155,10 @@ def _text_field_calls(db, storage, world, bad):
         "title": lambda: create_challenge(db, storage, owner, ChallengeForm(bad, "d", "bad"), {}),
         "description": lambda: create_challenge(db, storage, owner, ChallengeForm("t", bad, "bad"), {}),
         "first name": lambda: accounts.update_profile(db, user, first_name=bad, last_name="", email=""),
-        "method name": lambda: ev.submit_attributions(
+        "method name": lambda: intake.submit_attributions(
             db, storage, user, "gt", UploadedFile("a.npy", data), method_name=bad
         ),
-        "url": lambda: ev.submit_attributions(
+        "url": lambda: intake.submit_attributions(
             db, storage, user, "gt", UploadedFile("a.npy", data), method_name="m", url=f"https://e.org/{bad}"
         ),
     }
@@ -199,7 +198,7 @@ def test_markup_and_sql_metacharacters_are_stored_verbatim(db, storage, world):
         created = create_challenge(db, storage, owner, ChallengeForm(text, f"about {text}", f"meta{index}"), {})
         assert (created.title, created.description) == (text, f"about {text}")
         assert get_challenge(db, f"meta{index}").title == text
-    submission = ev.submit_attributions(
+    submission = intake.submit_attributions(
         db,
         storage,
         world.cast.other.id,
@@ -209,7 +208,7 @@ def test_markup_and_sql_metacharacters_are_stored_verbatim(db, storage, world):
         description=XSS_DESCRIPTION,
         url="https://example.org/?q=<script>'--",
     )
-    row = ev.get_submission_row(db, submission.id)
+    row = intake.get_submission_row(db, submission.id)
     assert (row.method_name, row.description, row.url) == (
         XSS_METHOD,
         XSS_DESCRIPTION,
@@ -267,8 +266,10 @@ def test_csv_export_neutralises_formulas_in_every_text_column(db, storage, priva
     ):
         user = make_user(db, username)
         data = npy(np.random.default_rng(index).normal(size=(N, H, W)))
-        submission = ev.submit_attributions(db, storage, user.id, "gt", UploadedFile("a.npy", data), method_name=method)
-        assert ev.process_submission(db, storage, private, submission.id).status == "done"
+        submission = intake.submit_attributions(
+            db, storage, user.id, "gt", UploadedFile("a.npy", data), method_name=method
+        )
+        assert scoring.process_submission(db, storage, private, submission.id).status == "done"
     for show_all in (False, True):
         table = list(csv.DictReader(io.StringIO(leaderboard_csv(leaderboard(db, "gt", show_all=show_all)).decode())))
         assert len(table) >= 5
@@ -307,7 +308,7 @@ def test_hostile_text_is_rendered_as_text_on_every_page(app, db, storage, privat
     create_challenge(db, storage, cast.owner.id, ChallengeForm(XSS_TITLE, XSS_DESCRIPTION, "xss"), {})
     submit_score(db, cast.participant.id, "xss", "0.5")
     submit_score(db, cast.other.id, "xss", "0.75")
-    submission = ev.submit_attributions(
+    submission = intake.submit_attributions(
         db,
         storage,
         cast.participant.id,
@@ -317,7 +318,7 @@ def test_hostile_text_is_rendered_as_text_on_every_page(app, db, storage, privat
         description=XSS_DESCRIPTION,
         url="https://example.org/) [Log in again](https://evil.example",
     )
-    assert ev.process_submission(db, storage, private, submission.id).status == "done"
+    assert scoring.process_submission(db, storage, private, submission.id).status == "done"
 
     at = app()
     log_in_state(at, db, cast.owner.id)  # the owner sees every page, the result page included

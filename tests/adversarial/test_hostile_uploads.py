@@ -25,8 +25,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from exact import arrays
-from exact import evaluation as ev
+from exact import arrays, intake
 from exact.challenges import ChallengeForm, create_challenge, delete_challenge, file_for_download, get_challenge
 from exact.errors import ValidationError
 from exact.storage import PATH_MAX_LENGTH, UploadedFile
@@ -128,7 +127,7 @@ def test_hostile_attribution_file_names_never_reach_the_disk(db, storage, media_
     names = [f"../../../{marker}.npy", f"/tmp/{marker}.npy", f"{marker}\x00\u202e.npy"]  # noqa: S108 - an attack
     stored = []
     for index, name in enumerate(names):
-        submission = ev.submit_attributions(
+        submission = intake.submit_attributions(
             db, storage, user.id, "gt", UploadedFile(name, data), method_name=f"m{index}", request_key=f"k{index}"
         )
         assert re.fullmatch(rf"submissions/gt/{user.id}/[0-9a-f]{{16}}(_[0-9a-f]{{7}})?\.npy", submission.file_path)
@@ -162,13 +161,13 @@ def test_oversized_and_empty_uploads_are_refused(db, storage, snapshot, world):
     too_big = npy(np.zeros(ONE_MB // 8 + 1))
     _refused(
         snapshot,
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", too_big), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", too_big), method_name="m"),
         r"larger than the 1 MB limit",
         "attributions",
     )
     _refused(
         snapshot,
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", b""), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", b""), method_name="m"),
         r"the file is empty",
         "empty attributions",
     )
@@ -309,7 +308,7 @@ def test_pickles_are_refused_under_any_name_and_never_run(db, storage, snapshot,
         for name in ("a.npy", "a.npz"):
             _refused(
                 snapshot,
-                lambda n=name, p=payload: ev.submit_attributions(
+                lambda n=name, p=payload: intake.submit_attributions(
                     db, storage, user, "gt", UploadedFile(n, p), method_name="m"
                 ),
                 r"pickle",
@@ -334,7 +333,7 @@ def test_pickles_are_refused_under_any_name_and_never_run(db, storage, snapshot,
         for name in ("a.npy", "a.npz"):
             _refused(
                 snapshot,
-                lambda n=name, p=payload: ev.submit_attributions(
+                lambda n=name, p=payload: intake.submit_attributions(
                     db, storage, user, "gt", UploadedFile(n, p), method_name="m"
                 ),
                 r"pickle",
@@ -372,13 +371,13 @@ def test_archives_hiding_pickles_or_object_arrays_are_refused(db, storage, snaps
     torch_like = _zip({"archive/data.pkl": pickled, "archive/version": b"3"})
     _refused(
         snapshot,
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npz", torch_like), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npz", torch_like), method_name="m"),
         r"pickled data",
         "torch checkpoint as .npz",
     )
     _refused(
         snapshot,
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", torch_like), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", torch_like), method_name="m"),
         r"pickled data",
         "torch checkpoint as .npy",
     )
@@ -387,7 +386,9 @@ def test_archives_hiding_pickles_or_object_arrays_are_refused(db, storage, snaps
     for name, data in (("a.npy", _object_npy()), ("a.npz", objects_npz)):
         _refused(
             snapshot,
-            lambda n=name, d=data: ev.submit_attributions(db, storage, user, "gt", UploadedFile(n, d), method_name="m"),
+            lambda n=name, d=data: intake.submit_attributions(
+                db, storage, user, "gt", UploadedFile(n, d), method_name="m"
+            ),
             r"Python objects",
             name,
         )
@@ -400,7 +401,7 @@ def test_archives_hiding_pickles_or_object_arrays_are_refused(db, storage, snaps
     structured = npy(np.zeros(N, dtype=[("a", "<f8"), ("b", "<i4")]))
     _refused(
         snapshot,
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", structured), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npy", structured), method_name="m"),
         r"structured dtype",
         "structured",
     )
@@ -425,7 +426,7 @@ def test_zips_with_escaping_member_names_are_refused(db, storage, snapshot, worl
         npz_archive = _zip({member.rsplit(".", 1)[0] + ".npy": npy(np.zeros((N, H, W)))})
         _refused(
             snapshot,
-            lambda a=npz_archive: ev.submit_attributions(
+            lambda a=npz_archive: intake.submit_attributions(
                 db, storage, world.cast.other.id, "gt", UploadedFile("a.npz", a), method_name="m"
             ),
             r"only plain NAME\.npy entries",
@@ -553,7 +554,7 @@ def test_npz_bombs_are_refused_before_decompressing(db, storage, snapshot, world
     user, owner = world.cast.other.id, world.cast.owner.id
     before = snapshot()
     message = _bounded(
-        lambda: ev.submit_attributions(db, storage, user, "gt", UploadedFile("a.npz", bomb), method_name="m"),
+        lambda: intake.submit_attributions(db, storage, user, "gt", UploadedFile("a.npz", bomb), method_name="m"),
         seconds=0.5,
         megabytes=8,
     )
@@ -591,7 +592,7 @@ def test_zip_directory_bombs_are_refused_quickly(db, storage, snapshot, world):
     before = snapshot()
     started = time.perf_counter()
     with pytest.raises(ValidationError, match="at most 64 entries"):
-        ev.submit_attributions(db, big, world.cast.other.id, "gt", UploadedFile("a.npz", bomb), method_name="m")
+        intake.submit_attributions(db, big, world.cast.other.id, "gt", UploadedFile("a.npz", bomb), method_name="m")
     assert time.perf_counter() - started < 0.3
     for name in ("data.zip", "data.npz"):
         started = time.perf_counter()

@@ -8,11 +8,14 @@ past with SQL.
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
-from exact import accounts
+from db.database import Database
+from exact import accounts, passwords
 from exact import throttle as throttle_module
 from exact.errors import AuthenticationFailed
 from exact.throttle import LoginLocked, Throttle
@@ -172,3 +175,44 @@ def test_hostile_usernames_fail_like_wrong_passwords(db, throttle, alice):
             _login(db, throttle, username, PASSWORD, client="x" * 500)
     assert scalar(db, "SELECT count(*) FROM auth_user") == 1
     assert scalar(db, "SELECT max(length(throttle_key)) FROM exact_login_failure") <= 200
+
+
+def test_parallel_guesses_for_one_account_get_at_most_threshold_password_checks(db, fake_sleep, alice, monkeypatch):
+    """25 wrong guesses at the same instant (each from its own address) must not all be checked before the lock."""
+    guesses = 25
+    checked: list[str] = []
+    real_check = passwords.check_password
+
+    def counting_check(password, encoded):
+        checked.append(password)  # list.append is atomic under the GIL
+        return real_check(password, encoded)
+
+    monkeypatch.setattr(passwords, "check_password", counting_check)
+    pool = Database(db.url, pool_size=guesses, max_overflow=5)
+    throttle = Throttle(pool, sleep=fake_sleep)
+    barrier = threading.Barrier(guesses)
+
+    def guess(n: int) -> Exception | None:
+        barrier.wait(timeout=30)
+        try:
+            accounts.authenticate(pool, "alice", f"wrong guess {n}", client=f"203.0.113.{n}", throttle=throttle)
+        except (AuthenticationFailed, LoginLocked) as exc:
+            return exc
+        return None
+
+    try:
+        with ThreadPoolExecutor(max_workers=guesses) as executor:
+            results = list(executor.map(guess, range(guesses)))
+    finally:
+        pool.dispose()
+
+    assert 0 < len(checked) <= throttle_module.ACCOUNT_THRESHOLD, len(checked)
+    failed = [r for r in results if isinstance(r, AuthenticationFailed)]
+    locked = [r for r in results if isinstance(r, LoginLocked)]
+    assert len(failed) == len(checked) and len(failed) + len(locked) == guesses, results
+    assert all(ACCOUNT_LOCKED.match(str(r)) for r in locked), locked
+    assert _failures(db, "account:alice") == len(checked)
+    # The burst ended in a lock: the right password is now refused too, without being checked.
+    with pytest.raises(LoginLocked, match="this account"):
+        _login(db, throttle, "alice", PASSWORD)
+    assert len(checked) <= throttle_module.ACCOUNT_THRESHOLD

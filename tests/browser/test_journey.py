@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from playwright.sync_api import Page, expect
 from db import scores as scores_sql
 from exact.challenges import ChallengeForm, create_challenge
 from exact.storage import MediaStorage, UploadedFile
-from tests.browser.conftest import REPO_ROOT, LiveApp
+from tests.browser.conftest import REPO_ROOT, UI_TIMEOUT_MS, LiveApp
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
@@ -135,14 +136,29 @@ def seed_challenge(live_app: LiveApp, owner_id: int, challenge_id: str, title: s
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _console_setup_link(live_app: LiveApp) -> str:
+    """The link in the server's "Exact set-up token: … (open …)" console line, once it has been printed."""
+    pattern = re.compile(r"Exact set-up token: \S+ \(open (http://\S+/\?setup_token=\S+)\)")
+    deadline = datetime.now(UTC) + timedelta(milliseconds=UI_TIMEOUT_MS)
+    while not (found := pattern.search(live_app.log())) and datetime.now(UTC) < deadline:
+        time.sleep(0.1)
+    assert found, f"no set-up token on the server's console:\n{live_app.log()}"
+    assert found.group(1).startswith(live_app.url + "/?setup_token=")
+    return found.group(1)
+
+
 def test_full_journey_from_an_empty_database(start_live_app, browser_page: Page, tmp_path: Path) -> None:
     live_app = start_live_app(with_schema=False)  # a brand-new empty database: the app creates the schema itself
     page = browser_page
 
-    # 1. First run: only the set-up page exists. Create the administrator, without the demo.
+    # 1. First run: only the set-up page exists. The operator opens the set-up link the server printed on its
+    # console (it carries the one-time token) and creates the administrator, without the demo.
     page.goto(live_app.url + "/")
     expect(page.get_by_role("heading", name="Welcome to Exact")).to_be_visible()
+    page.goto(_console_setup_link(live_app))
+    expect(page.get_by_role("heading", name="Welcome to Exact")).to_be_visible()
     form = page.get_by_test_id("stForm")
+    expect(form.get_by_label("Set-up token", exact=True)).not_to_have_value("")
     form.get_by_label("Administrator username", exact=True).fill("ada")
     form.get_by_label("Email (optional)", exact=True).fill("ada@example.org")
     form.get_by_label("Password", exact=True).fill(PASSWORD)

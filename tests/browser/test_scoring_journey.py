@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from exact import evaluation as ev
+from exact import evaluation_sets, scoring
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.metrics import METRICS
 from exact.storage import MediaStorage
@@ -32,13 +32,15 @@ WORKER_TIMEOUT_MS = 60_000  # generous for a slow machine; the 64×64 scoring it
 
 def create_gt_challenge(
     live_app: LiveApp, challenge_id: str, *, size: int, n_samples: int, score_baselines: bool
-) -> ev.PreparedEvaluation:
+) -> evaluation_sets.PreparedEvaluation:
     """A generated XAI-TRIS challenge, created by an organiser through the service layer on the live database."""
     make_user(live_app.db, "root", superuser=True, password=PASSWORD)  # also closes the first-run set-up
     organiser = make_user(live_app.db, "olivia", staff=True, password=PASSWORD)
     media = MediaStorage(live_app.media_root, max_bytes=MAX_BYTES)
     private = MediaStorage(live_app.private_root, max_bytes=MAX_BYTES)
-    prepared, _ = ev.prepare_benchmark(BenchmarkSpec(scenario="linear", size=size, n_samples=n_samples, seed=5))
+    prepared = evaluation_sets.prepare_benchmark(
+        BenchmarkSpec(scenario="linear", size=size, n_samples=n_samples, seed=5)
+    )
     create_challenge(
         live_app.db,
         media,
@@ -48,7 +50,9 @@ def create_gt_challenge(
         evaluation=EvaluationChoice(prepared=prepared, private=private, primary_metric="emd", shown_metrics=("mass",)),
     )
     if score_baselines:
-        assert ev.score_waiting_baselines(live_app.db, media, private, challenge_id) == len(ev.BASELINES)
+        assert scoring.score_waiting_baselines(live_app.db, media, private, challenge_id) == len(
+            evaluation_sets.BASELINES
+        )
     return prepared
 
 

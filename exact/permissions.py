@@ -1,0 +1,68 @@
+"""Who may do what to a challenge, and what of its private data leaves the server: the one place for both.
+
+What leaves the server (docs/security.md, "What leaves the server"):
+
+* Anything per sample that is derived from private masks (per-sample scores, masks, the image gallery) reaches
+  only the challenge's organisers: its recorded owner (any organiser when it has none, as in the Django admin)
+  and administrators.
+* The submitter of a result, and everyone for a baseline, get per-sample detail on the **development** samples
+  only, whose masks are published with the evaluation inputs anyway.
+* Everyone else gets aggregates: mean and standard deviation per metric over the public part, and over the
+  private part once the challenge has ended and its private board is revealed, rounded to SHOWN_DECIMALS.
+  Rankings are computed on the rounded values, so the order reveals nothing finer either.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exact.accounts import User
+from exact.errors import PermissionDenied
+
+SHOWN_DECIMALS = 4
+
+
+def rounded(value: float | None) -> float | None:
+    """A figure as it may be shown: rounded to SHOWN_DECIMALS, None for missing or not finite."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), SHOWN_DECIMALS)
+
+
+def is_challenge_organiser(user: User | None, owner_id: int | None) -> bool:
+    """The challenge's own organiser, or any organiser for a challenge without a recorded owner, or an admin."""
+    if user is None or not user.is_active:
+        return False
+    return user.is_admin or (user.is_organiser and (owner_id is None or owner_id == user.id))
+
+
+def require_challenge_organiser(user: User | None, owner_id: int | None) -> User:
+    if user is None or not user.is_organiser:
+        raise PermissionDenied("Only organisers may create or edit challenges.")
+    if not is_challenge_organiser(user, owner_id):
+        raise PermissionDenied("Only the organiser who created this challenge (or an administrator) may change it.")
+    return user
+
+
+@dataclass(frozen=True)
+class ResultAccess:
+    """What one viewer may see of one submission's result."""
+
+    summary_splits: tuple[str, ...]  # splits whose aggregates are shown
+    per_sample_splits: tuple[str, ...]  # splits whose per-sample values (and gallery) are shown
+    is_organiser: bool
+
+
+def result_access(
+    viewer: User | None, *, owner_id: int | None, submitter_id: int | None, is_baseline: bool, private_revealed: bool
+) -> ResultAccess | None:
+    """None: this viewer may not open the result at all (another participant's submission)."""
+    if is_challenge_organiser(viewer, owner_id):
+        everything = ("development", "public", "private")
+        return ResultAccess(everything, everything, True)
+    own = viewer is not None and viewer.is_active and submitter_id is not None and viewer.id == submitter_id
+    if not (own or is_baseline):
+        return None
+    summaries = ("development", "public", "private") if private_revealed else ("development", "public")
+    return ResultAccess(summaries, ("development",), False)
