@@ -20,7 +20,7 @@ st.markdown(
 token_from_link = st.query_params.get("setup_token", "")
 if not token_from_link:
     st.info(
-        "**You need the set-up token.** When set-up began, the server printed a line "
+        "**You need the set-up token.** When this page was first opened, the server printed a line "
         "`Exact set-up token: … (open http://…/?setup_token=…)` on its console and in its log (where `make run` "
         "was started). Open that link, or paste the token below.\n\n"
         "Or create the administrator on the server instead: "

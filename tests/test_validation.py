@@ -47,6 +47,64 @@ def test_usernames_django_rejects(name):
         clean_username(name)
 
 
+# Letters of one script each (NFKC-stable), and the characters that belong to no script.
+SCRIPTS = {
+    "latin": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéüßøçñ",
+    "cyrillic": "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ",
+    "greek": "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ",
+    "japanese": "あいうえおかきくけこさしすせそアイウエオカキクケコー山田太郎東京花子",
+    "korean": "김민수한국어서울박이",
+    "arabic": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
+}
+NEUTRAL = "0123456789_.@+-"
+HAN = "山田太郎東京花子"  # shared by Japanese, Korean (hanja) and Chinese, so not an intruder among them
+
+
+def _name_in(script: str, *, beyond_han: bool = False):
+    letters = SCRIPTS[script]
+    # beyond_han: at least one letter that is not Han, so the name's writing system is settled (kana, hangul...).
+    needed = [ch for ch in letters if not (beyond_han and ch in HAN)]
+    return st.text(alphabet=letters + NEUTRAL, min_size=1, max_size=40).filter(
+        lambda name: any(ch in needed for ch in name)
+    )
+
+
+@given(st.sampled_from(sorted(SCRIPTS)).flatmap(_name_in))
+def test_usernames_in_one_script_are_accepted_unchanged(name):
+    assert clean_username(name) == name
+
+
+@given(
+    st.sampled_from([(a, b) for a in sorted(SCRIPTS) for b in sorted(SCRIPTS) if a != b]).flatmap(
+        lambda pair: st.tuples(
+            _name_in(pair[0], beyond_han=True),
+            st.sampled_from([c for c in SCRIPTS[pair[1]] if c not in HAN]),
+            st.integers(0, 40),
+        )
+    )
+)
+def test_one_letter_of_another_script_is_refused(case):
+    name, intruder, position = case
+    position = min(position, len(name))
+    with pytest.raises(ValidationError, match="^Username mixes letters from different scripts"):
+        clean_username(name[:position] + intruder + name[position:])
+
+
+@given(st.text(max_size=60))
+def test_any_accepted_username_is_clean_and_stable(value):
+    try:
+        name = clean_username(value)
+    except ValidationError:
+        return
+    assert clean_username(name) == name and 0 < len(name) <= 150
+
+
+@pytest.mark.parametrize(("name", "scripts"), [("\u0430lice", "Cyrillic and Latin"), ("pαss", "Greek and Latin")])
+def test_mixed_script_look_alikes_are_refused_naming_the_scripts(name, scripts):
+    with pytest.raises(ValidationError, match=rf"^Username mixes letters from different scripts \({scripts}\)"):
+        clean_username(name)
+
+
 def test_email_is_optional_but_checked():
     assert clean_email("") == ""
     assert clean_email("a@b.org") == "a@b.org"

@@ -38,3 +38,15 @@ def test_an_unexpected_error_shows_a_reference_not_internals(app, db, cast, monk
     assert "quote reference **" in errors[0]
     shown = " ".join(str(getattr(node, "value", "")) for node in at._tree if hasattr(node, "proto"))
     assert "hunter2" not in shown and "secret.py" not in shown and "Traceback" not in shown
+
+
+def test_a_short_secret_key_stops_the_app_with_an_explanation(app, db, monkeypatch):
+    """A guessable cookie key would let anyone forge sessions: the app refuses to serve with one."""
+    monkeypatch.setenv("EXACT_SECRET_KEY", "changeme")
+    at = run(app())
+    assert title(at) == "Exact's configuration has an error"
+    assert [e.value for e in at.error] == [
+        "EXACT_SECRET_KEY must be at least 32 characters long (it has 8); generate one with: "
+        'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    ]
+    assert not at.text_input  # no login or set-up form is served
