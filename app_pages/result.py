@@ -48,6 +48,7 @@ st.dataframe(
     hide_index=True,
     column_config={
         "split": "Samples",
+        "metric": "Metric",
         "mean": st.column_config.NumberColumn("Mean", format="%.4f"),
         "std": st.column_config.NumberColumn("Std", format="%.4f"),
         "scored": "Samples scored",

@@ -68,10 +68,12 @@ if submitted:
             if result.repeated:
                 st.info("This score was already submitted; it was stored once.")
             else:
-                st.toast(
-                    f"Score {format_score(result.score)} submitted: you are #{result.rank}.",
-                    icon=":material/check_circle:",
-                )
+                # Run the page again so the remaining submissions (and the button) reflect the new one.
+                st.session_state.submit_toast = f"Score {format_score(result.score)} submitted: you are #{result.rank}."
+                st.rerun()
+
+if toast := st.session_state.pop("submit_toast", None):
+    st.toast(toast, icon=":material/check_circle:")
 
 result = st.session_state.get("submit_last_result")
 if result is not None and result.challenge_id == challenge.challenge_id:

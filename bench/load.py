@@ -99,8 +99,8 @@ LOAD_PASSWORD_ITERATIONS = 1000  # login cost only; the sessions never log in th
 
 # The pages a session cycles through. The challenge and leaderboard are those of a challenge scored on the server
 # (baselines, metric columns, charts); scores are submitted to a typed-in-score challenge of the demo.
-SCORED_CHALLENGE_ID = "xai-tris-xor-8x8-scored"
-SCORED_CHALLENGE_LINK = re.compile(r"XAI-TRIS XOR 8×8 \(scored on the server\)")
+SCORED_CHALLENGE_ID = "xai-tris-rigid-8x8-running"
+SCORED_CHALLENGE_LINK = re.compile(r"XAI-TRIS rigid 8×8 \(running competition\)")
 SUBMIT_CHALLENGE_ID = "xai-tris-linear-8x8"
 SUBMIT_CHALLENGE_OPTION = "XAI-TRIS linear 8×8 (xai-tris-linear-8x8)"
 APOLOGY = "Sorry, something went wrong"
@@ -639,9 +639,11 @@ class BrowserSession:
         main, sidebar = self._main(), self._sidebar()
         if step == "home":
             action = sidebar.get_by_role("link", name="Home", exact=True).click
-            target = main.get_by_test_id("stColumn").filter(
-                has=self.page.get_by_role("heading", name="Recent submissions")
-            ).get_by_test_id("stDataFrame")
+            target = (
+                main.get_by_test_id("stColumn")
+                .filter(has=self.page.get_by_role("heading", name="Recent submissions"))
+                .get_by_test_id("stDataFrame")
+            )
         elif step == "challenge":
             action = main.get_by_role("link", name=SCORED_CHALLENGE_LINK).click
             target = main.get_by_role("link", name=re.compile(r"Submit a score"))

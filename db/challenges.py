@@ -19,17 +19,26 @@ SORTS = {
     "title": "lower(c.title) ASC, c.id ASC",
 }
 
+# Best score in the challenge's direction (exact_competition; higher is better without a row), leaving out
+# hidden, disqualified and withdrawn scores.
 _STATS_JOIN = """
+LEFT JOIN exact_competition comp ON comp.challenge_id = c.challenge_id
 LEFT JOIN (
     SELECT challenge_id,
            count(DISTINCT username) AS participants,
            count(*) AS submissions,
-           max(score) AS best_score,
+           max(score) FILTER (WHERE NOT moderated) AS highest,
+           min(score) FILTER (WHERE NOT moderated) AS lowest,
            max(created_at) AS last_submission_at
-    FROM api_score
+    FROM (
+        SELECT a.challenge_id, a.username, a.score, a.created_at,
+               EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = a.id) AS moderated
+        FROM api_score a
+    ) rows
     GROUP BY challenge_id
 ) s ON s.challenge_id = c.challenge_id
 """
+_BEST_SCORE = "CASE WHEN comp.higher_is_better IS FALSE THEN s.lowest ELSE s.highest END"
 
 
 def _like_pattern(text: str) -> str:
@@ -46,7 +55,7 @@ def list_with_stats(
         SELECT {CHALLENGE_COLUMNS},
                COALESCE(s.participants, 0) AS participants,
                COALESCE(s.submissions, 0) AS submissions,
-               s.best_score, s.last_submission_at
+               {_BEST_SCORE} AS best_score, s.last_submission_at
         FROM api_challenge c
         {_STATS_JOIN}
         WHERE (:search = '' OR c.title ILIKE :pattern OR c.challenge_id ILIKE :pattern
@@ -65,7 +74,7 @@ def get(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
         SELECT {CHALLENGE_COLUMNS},
                COALESCE(s.participants, 0) AS participants,
                COALESCE(s.submissions, 0) AS submissions,
-               s.best_score, s.last_submission_at
+               {_BEST_SCORE} AS best_score, s.last_submission_at
         FROM api_challenge c
         {_STATS_JOIN}
         WHERE c.challenge_id = :challenge_id

@@ -165,6 +165,7 @@ def recent(conn: Connection, *, limit: int = 10) -> list[dict[str, Any]]:
         """
         SELECT s.id AS score_id, s.username, s.challenge_id, s.score, s.created_at, c.title
         FROM api_score s LEFT JOIN api_challenge c ON c.challenge_id = s.challenge_id
+        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT :limit
         """

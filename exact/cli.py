@@ -136,6 +136,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         ensure_local_secret_key(settings.data_dir)  # created once, kept in the git-ignored data folder
     if not settings.database_url:
         print(f"DATABASE_URL is not set: using the embedded PostgreSQL server in {settings.embedded_pgdata}")
+    host = settings.host or "127.0.0.1"  # a blank EXACT_HOST must not mean "every interface"
     command = [
         sys.executable,
         "-m",
@@ -146,7 +147,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         str(args.port),
         # Loopback unless EXACT_HOST says otherwise: a LAN address also needs a real EXACT_SECRET_KEY.
         "--server.address",
-        settings.host,
+        host,
         "--server.headless",
         "true",
         "--server.maxUploadSize",
@@ -154,10 +155,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats",
         "false",
     ]
-    shown = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104 - only compared
-    if ":" in shown:  # an IPv6 literal needs brackets in a URL
-        shown = f"[{shown}]"
-    listening = " (listening on all addresses)" if settings.host in {"0.0.0.0", "::"} else ""  # noqa: S104
+    everywhere = host in {"0.0.0.0", "::"}  # noqa: S104 - only compared, to print a URL that works
+    shown = "127.0.0.1" if everywhere else f"[{host}]" if ":" in host else host  # IPv6 literals need brackets
+    listening = " (listening on all addresses)" if everywhere else ""
     print(f"Exact is starting on http://{shown}:{args.port}{listening}")
     os.chdir(PROJECT_ROOT)
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter and arguments, no shell

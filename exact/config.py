@@ -32,6 +32,9 @@ class Settings:
     host: str = "127.0.0.1"
     max_queued_per_user: int = 3
     scoring_seconds: int = 900
+    statement_timeout_ms: int = 5000
+    db_pool_size: int = 10
+    scoring_processes: int = 1
 
     @property
     def max_upload_bytes(self) -> int:
@@ -87,6 +90,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         host=(env.get("EXACT_HOST") or "127.0.0.1").strip(),
         max_queued_per_user=_int_env(env, "EXACT_MAX_QUEUED_PER_USER", 3),
         scoring_seconds=_int_env(env, "EXACT_SCORING_SECONDS", 900),
+        statement_timeout_ms=_int_env(env, "EXACT_STATEMENT_TIMEOUT_MS", 5000),
+        db_pool_size=_int_env(env, "EXACT_DB_POOL_SIZE", 10),
+        scoring_processes=_int_env(env, "EXACT_SCORING_PROCESSES", os.cpu_count() or 1),
     )
 
 

@@ -63,6 +63,8 @@ class EvaluationSet:
         values = {name: row.get(name) for name in cls.__dataclass_fields__}
         values["shown_metrics"] = tuple(row.get("shown_metrics") or ())
         values["labels_published"] = bool(row.get("labels_published"))
+        # The generator's seed regenerates every mask: it stays in the database row, never in what pages get.
+        values["benchmark"] = {k: v for k, v in (row.get("benchmark") or {}).items() if k != "seed"} or None
         return cls(**values)
 
     @property

@@ -22,6 +22,7 @@ from exact.accounts import require_user
 from exact.competition import enforce_submission_rules
 from exact.errors import NotFound, ValidationError
 from exact.evaluation_sets import EvaluationSet, npy_bytes
+from exact.permissions import rounded
 from exact.storage import MediaStorage, UploadedFile
 from exact.validation import clean_text
 
@@ -56,7 +57,9 @@ class Submission:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Submission:
-        return cls(**{name: row.get(name) for name in cls.__dataclass_fields__})
+        values = {name: row.get(name) for name in cls.__dataclass_fields__}
+        values["primary_value"] = rounded(values["primary_value"])  # never finer than what may be shown
+        return cls(**values)
 
     @property
     def seconds(self) -> float | None:
@@ -117,6 +120,15 @@ def submit_attributions(
     try:
         with media.staged() as staged, db.transaction() as conn:
             user = require_user(conn, actor_id, "submit attributions")
+            if request_key is not None:
+                # The same form sent again while the first send was being stored: once this user's lock is ours,
+                # that send has committed; answer with it rather than count it against the limits.
+                competition_sql.lock_submitter(conn, user.id)
+                existing = evaluations_sql.submission_for_request_key(conn, request_key)
+                if existing is not None:
+                    if existing["user_id"] != user.id:
+                        raise ValidationError("This form was already used; reload the page to submit again.")
+                    return Submission.from_row(existing)
             enforce_submission_rules(conn, user, challenge_id)
             waiting = competition_sql.count_waiting(conn, user.id)
             if waiting >= max_waiting:

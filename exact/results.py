@@ -180,5 +180,5 @@ def ground_truth_statistics(
         "mask pixels (max)": int(sizes.max()),
         "empty masks": int((sizes == 0).sum()),
         "mask coverage": float(sizes.mean() / (evaluation.height * evaluation.width)),
-        "seed": (evaluation.benchmark or {}).get("seed"),
+        "seed": (row["benchmark"] or {}).get("seed"),  # the raw row: EvaluationSet never carries the seed
     }

@@ -24,6 +24,9 @@ def _cli(*args, db_url, media_root, stdin="", extra_env=None):
     )
 
 
+DEMO_COMPETITIONS = ("xai-tris-rigid-8x8-running", "xai-tris-rigid-8x8-finished")
+
+
 def test_init_db_create_user_and_demo(empty_db_url, media_root):
     result = _cli("init-db", db_url=empty_db_url, media_root=media_root)
     assert result.returncode == 0, result.stderr
@@ -62,7 +65,8 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
         ).one()
     assert len(challenges) == 5 and users == 1 + 8
     for challenge in challenges:
-        for path in [p for p in challenge[1:] if p or "scored" not in challenge.challenge_id]:
+        # The scored-on-the-server competitions have a generated dataset but no model or template file.
+        for path in [p for p in challenge[1:] if p or challenge.challenge_id not in DEMO_COMPETITIONS]:
             assert path.startswith(f"challenges/{challenge.challenge_id}/") and (media_root / path).is_file()
     assert scores[0] > 20 and scores[1] >= 5 and scores[2]
     with db.connect() as conn:
@@ -72,13 +76,30 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
                 "GROUP BY challenge_id, kind ORDER BY 1, 2"
             )
         ).all()
+        owners = conn.execute(
+            sa.text(
+                "SELECT c.challenge_id, u.username FROM api_challenge c "
+                "LEFT JOIN exact_challenge_owner o ON o.challenge_id = c.challenge_id "
+                "LEFT JOIN auth_user u ON u.id = o.user_id"
+            )
+        ).all()
+        phases = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT challenge_id, ends_at < now() FROM exact_competition "
+                    "WHERE challenge_id LIKE 'xai-tris-rigid%'"
+                )
+            ).all()
+        )
     db.dispose()
     assert [tuple(row) for row in scored] == [
-        ("xai-tris-linear-8x8-scored", "baseline", 5, 5),
-        ("xai-tris-linear-8x8-scored", "participant", 3, 3),
-        ("xai-tris-xor-8x8-scored", "baseline", 5, 5),
-        ("xai-tris-xor-8x8-scored", "participant", 3, 3),
+        ("xai-tris-rigid-8x8-finished", "baseline", 5, 5),
+        ("xai-tris-rigid-8x8-finished", "participant", 3, 3),
+        ("xai-tris-rigid-8x8-running", "baseline", 5, 5),
+        ("xai-tris-rigid-8x8-running", "participant", 3, 3),
     ]
+    assert {username for _, username in owners} == {"olivia.organiser"}, "every demo challenge has its organiser"
+    assert phases == {"xai-tris-rigid-8x8-finished": True, "xai-tris-rigid-8x8-running": False}
 
 
 def test_create_user_refuses_weak_password_and_duplicates(db_url, media_root):
@@ -160,6 +181,8 @@ ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - a workshop's EXACT_HOST; nothing binds
     ("host", "address", "url"),
     [
         (None, "127.0.0.1", "http://127.0.0.1:8765"),
+        ("  ", "127.0.0.1", "http://127.0.0.1:8765"),  # blank is not "every interface"
+        ("::1", "::1", "http://[::1]:8765"),
         (ALL_ADDRESSES, ALL_ADDRESSES, "http://127.0.0.1:8765 (listening on all addresses)"),
         ("192.168.1.20", "192.168.1.20", "http://192.168.1.20:8765"),
     ],

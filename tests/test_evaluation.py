@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from exact import evaluation_sets, intake, results, scoring
+from exact import evaluation_sets, intake, results, scoring, splits
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.scores import leaderboard, submit_score
@@ -69,11 +69,18 @@ def world(db, storage, private, masks):
     return {"organiser": organiser, "alice": make_user(db, "alice"), "bob": make_user(db, "bob")}
 
 
-def _mass(attributions, masks):
-    """Independent reference: relevance mass accuracy per sample, averaged."""
+def _mass(attributions, masks, samples=None):
+    """Independent reference: relevance mass accuracy per sample, averaged (over ``samples``, default all)."""
     a = np.abs(attributions.reshape(len(masks), -1))
     inside = masks.reshape(len(masks), -1) > 0
-    return float(np.mean([a[i][inside[i]].sum() / a[i].sum() for i in range(len(masks))]))
+    samples = range(len(masks)) if samples is None else samples
+    return float(np.mean([a[i][inside[i]].sum() / a[i].sum() for i in samples]))
+
+
+def _split_samples(db, private, split, challenge_id="gt"):
+    """Indices of one split's samples, read from the private masks file (as the scorer does)."""
+    codes = evaluation_sets.load_split_codes(evaluation_sets.get_evaluation(db, challenge_id), private)
+    return [int(i) for i in np.flatnonzero(codes == splits.SPLIT_CODES[split])]
 
 
 def _submit(db, storage, user, data, name="a.npy", **kwargs):
@@ -86,7 +93,7 @@ def _files(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, private, media_root, world):
+def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, private, media_root, world, masks):
     evaluation = evaluation_sets.get_evaluation(db, "gt")
     assert (evaluation.n_samples, evaluation.height, evaluation.width) == (N, H, W)
     assert evaluation.primary_metric == "mass" and evaluation.shown_metrics == ("emd", "auc")
@@ -95,7 +102,12 @@ def test_creation_stores_public_inputs_private_masks_and_baselines(db, storage, 
     assert not any("mask" in path for path in _files(media_root)), "masks must never be under the media root"
     assert (private.root / evaluation.masks_path).is_file()
     public = np.load(media_root / evaluation.inputs_path, allow_pickle=False)
-    assert sorted(public.files) == ["inputs", "labels"]
+    # Inputs and the development samples' masks only; labels only when the organiser opts in (they did not here).
+    assert sorted(public.files) == ["development_indices", "development_masks", "inputs"]
+    development = public["development_indices"]
+    assert len(development) == evaluation.n_development == evaluation.split_sizes["development"]
+    np.testing.assert_array_equal(public["development_masks"], masks[development])
+    assert evaluation.split_sizes == {"development": 1, "public": 4, "private": 7}  # 10/30/60 % of 12
     assert scoring.score_waiting_baselines(db, storage, private, "gt") == 5
     board = leaderboard(db, "gt")
     baselines = board.baselines.set_index("method")
@@ -111,10 +123,22 @@ def test_good_submission_is_scored_with_the_logged_in_username(db, storage, priv
     submission = _submit(db, storage, world["alice"], _npy(attributions), url="https://example.org/paper")
     assert submission.status == "queued" and submission.username == "alice"
     done = scoring.process_submission(db, storage, private, submission.id)
-    assert done.status == "done" and done.primary_value == pytest.approx(_mass(attributions, masks), abs=1e-12)
+    # The primary value is the mean over the public part, rounded to the shown decimals (api_score too).
+    public_mass = _mass(attributions, masks, _split_samples(db, private, "public"))
+    assert done.status == "done" and done.primary_value == round(public_mass, 4)
     with db.connect() as conn:
         row = conn.execute(sa.text("SELECT username, challenge_id, score FROM api_score")).one()
-    assert row == ("alice", "gt", pytest.approx(_mass(attributions, masks), abs=1e-12))
+    assert row == ("alice", "gt", round(public_mass, 4))
+    with db.connect() as conn:
+        summaries = dict(
+            conn.execute(
+                sa.text("SELECT split, primary_value FROM exact_submission_summary WHERE submission_id = :s"),
+                {"s": submission.id},
+            ).all()
+        )
+    assert set(summaries) == {"development", "public", "private"}
+    for split, value in summaries.items():
+        assert value == pytest.approx(_mass(attributions, masks, _split_samples(db, private, split)), abs=1e-12)
     result = intake.get_submission_row(db, submission.id, with_result=True).result
     assert set(result["metrics"]) == {"emd", "mass", "precision", "auc"}
     assert len(result["metrics"]["emd"]["per_sample"]) == N
@@ -188,11 +212,26 @@ def test_visitors_and_non_organisers_are_refused(db, storage, private, world, ma
 
 def test_gallery_shows_masks_only_to_submitter_and_organisers(db, storage, private, world, masks):
     scoring.score_waiting_baselines(db, storage, private, "gt")
-    baseline_id = leaderboard(db, "gt").baselines.result.iloc[0].split("=")[1]
-    public_view = results.gallery(db, storage, private, world["bob"].id, int(baseline_id))
-    assert public_view and all(sample["mask"] is None for sample in public_view)
-    organiser_view = results.gallery(db, storage, private, world["organiser"].id, int(baseline_id))
+    baseline_id = int(leaderboard(db, "gt").baselines.submission_id.iloc[0])
+    development = _split_samples(db, private, "development")
+    # Everyone sees a baseline's gallery, but only on development samples (whose masks are published anyway).
+    for viewer in (None, world["bob"].id):
+        public_view = results.gallery(db, storage, private, viewer, baseline_id)
+        assert public_view and [sample["index"] for sample in public_view] == development[: results.GALLERY_SAMPLES]
+        for sample in public_view:
+            assert sample["split"] == "development"
+            np.testing.assert_array_equal(sample["mask"], masks[sample["index"]])
+    # The organisers see the first samples, whichever part they belong to.
+    organiser_view = results.gallery(db, storage, private, world["organiser"].id, baseline_id)
+    assert [sample["index"] for sample in organiser_view] == list(range(results.GALLERY_SAMPLES))
     np.testing.assert_array_equal(organiser_view[0]["mask"], masks[0])
+    # A participant's own result: development samples only; nobody else's result at all.
+    submission = _submit(db, storage, world["alice"], _npy(masks + 0.1))
+    scoring.process_submission(db, storage, private, submission.id)
+    own = results.gallery(db, storage, private, world["alice"].id, submission.id)
+    assert [sample["index"] for sample in own] == development[: results.GALLERY_SAMPLES]
+    with pytest.raises(PermissionDenied):
+        results.gallery(db, storage, private, world["bob"].id, submission.id)
 
 
 def test_worker_takes_over_a_submission_left_running_by_a_stopped_app(db, storage, private, world):

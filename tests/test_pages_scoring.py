@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from db.database import Database
-from exact import evaluation_sets, intake, scoring
+from exact import evaluation_sets, intake, scoring, splits
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.metrics import METRICS
+from exact.results import SPLIT_LABELS
 from exact.storage import MediaStorage, UploadedFile
 from exact.worker import ScoringWorker
 from exact.xaitris import BenchmarkSpec
@@ -40,7 +41,6 @@ from tests.pages_helpers import (
 MAX_BYTES = 200 * 1024 * 1024  # what the app uses by default (EXACT_MAX_UPLOAD_MB unset)
 GT_ID = "gt8"
 FORBIDDEN = "Only the submitter and the challenge's organisers can see this result."
-MASKS_HIDDEN = "Ground-truth masks are shown only to the submitter and the challenge's organisers."
 STATS_EXPANDER = "Ground-truth statistics (organisers only)"
 
 
@@ -225,40 +225,92 @@ def test_visitor_is_asked_to_log_in_to_submit(app, db, gt):
 # --- result page ---------------------------------------------------------------------------------------------------
 
 
+def _split_codes(db, submission_id: int) -> np.ndarray:
+    """Each sample's split (0 development, 1 public, 2 private), as the scorer stored it with the result."""
+    result = intake.get_submission_row(db, submission_id, with_result=True).result
+    return np.asarray(result["split_codes"])
+
+
+def _expected_summary(db, submission_id: int, split_names: tuple[str, ...]) -> list[tuple]:
+    """(split label, metric label, mean, std, scored, not scorable) computed independently from the stored
+    per-sample values, rounded to the 4 decimals that may be shown."""
+    result = intake.get_submission_row(db, submission_id, with_result=True).result
+    codes = np.asarray(result["split_codes"])
+    expected = []
+    for split in split_names:
+        members = codes == splits.SPLIT_CODES[split]
+        for name in METRICS:
+            per_sample = np.array(
+                [np.nan if v is None else v for v in result["metrics"][name]["per_sample"]], dtype=np.float64
+            )[members]
+            scored = per_sample[~np.isnan(per_sample)]
+            expected.append(
+                (
+                    SPLIT_LABELS[split],
+                    METRICS[name].label,
+                    round(float(scored.mean()), 4),
+                    round(float(scored.std()), 4),
+                    int(scored.size),
+                    int(members.sum()) - int(scored.size),
+                )
+            )
+    return expected
+
+
+def _check_summary(at, db, submission_id: int, split_names: tuple[str, ...]) -> None:
+    summary = at.dataframe[0].value
+    assert list(summary.columns) == ["split", "metric", "mean", "std", "scored", "not scorable"]
+    shown = [tuple(row) for row in summary.itertuples(index=False)]
+    expected = _expected_summary(db, submission_id, split_names)
+    assert [row[:2] for row in shown] == [row[:2] for row in expected]  # split order, then registry order
+    for got, want in zip(shown, expected, strict=True):
+        assert got[2:4] == pytest.approx(want[2:4], abs=1e-12) and got[4:] == want[4:]
+
+
+def _gallery_titles(indices) -> list[str]:
+    return [
+        *(f"input #{i}" for i in indices),
+        *(f"ground truth #{i}" for i in indices),
+        *(f"attribution #{i}" for i in indices),
+    ]
+
+
 @pytest.mark.parametrize("role", ["participant", "organiser", "superuser"])
 def test_result_page_shows_metrics_violin_and_gallery_with_masks(app, db, gt, people, role):
-    """The submitter (pat), the challenge's organiser and an administrator see the masks."""
+    """The submitter (pat) sees per-sample detail and masks on the development samples only; the challenge's
+    organiser and an administrator see every split, per sample, and the first samples' masks."""
     submission = gt["submission"]
+    organiser_view = role != "participant"
     at = _open(app, db, people[role], "app_pages/result.py", submission=str(submission.id))
     assert not at.error, values(at.error)
     assert title(at) == "Mask plus noise"
     assert any(c.startswith("by **pat** · challenge `gt8` · scored") for c in values(at.caption))
-    assert [(m.label, m.value) for m in at.metric] == [(METRICS["emd"].label, f"{submission.primary_value:.6g}")]
+    public_label = f"{METRICS['emd'].label} (public samples)"
+    assert [(m.label, m.value) for m in at.metric] == [(public_label, f"{submission.primary_value:.6g}")]
 
-    summary = at.dataframe[0].value
-    stored = intake.get_submission_row(db, submission.id, with_result=True).result["metrics"]
-    assert list(summary["metric"]) == [METRICS[name].label for name in METRICS]  # registry order
-    assert list(summary.columns) == ["metric", "mean", "std", "scored", "not scorable"]
-    for name, row in zip(METRICS, summary.itertuples(index=False), strict=True):
-        assert row.mean == pytest.approx(stored[name]["mean"]) and row.std == pytest.approx(stored[name]["std"])
-        assert row.scored == len(gt["prepared"].masks) and row._4 == 0
-    assert any(c.startswith("file ") and "SHA-256" in c and "scored in" in c for c in values(at.caption))
+    # Aggregates per split; the private split only for the organisers while the challenge runs.
+    shown_splits = ("development", "public", "private") if organiser_view else ("development", "public")
+    _check_summary(at, db, submission.id, shown_splits)
+    assert any(c.startswith("stored array ") and "SHA-256" in c and "scored in" in c for c in values(at.caption))
+    rounding_note = any(c.startswith("Figures are aggregates rounded to 4 decimals") for c in values(at.caption))
+    assert rounding_note is not organiser_view
 
+    codes = _split_codes(db, submission.id)
+    development = [int(i) for i in np.flatnonzero(codes == splits.SPLIT_CODES["development"])]
+    assert development, "the fixture's evaluation set has development samples"
     violin, grid = _charts(at)
     assert violin["layout"]["title"]["text"] == "Per-sample scores"
     assert [trace["type"] for trace in violin["data"]] == ["violin"] * len(METRICS)
-    assert _subplot_titles(grid) == [
-        *(f"input #{i}" for i in range(4)),
-        *(f"ground truth #{i}" for i in range(4)),
-        *(f"attribution #{i}" for i in range(4)),
-    ]
+    n_values = {len(_decode(trace["y"])) for trace in violin["data"]}
+    assert n_values == {len(codes) if organiser_view else len(development)}
+    indices = list(range(4)) if organiser_view else development[:4]
+    assert _subplot_titles(grid) == _gallery_titles(indices)
     heatmaps = _heatmaps(grid)
-    assert len(heatmaps) == 12
+    assert len(heatmaps) == 3 * len(indices)
     prepared = gt["prepared"]
-    for i in range(4):
-        np.testing.assert_allclose(heatmaps[i], prepared.inputs[i], rtol=1e-6)
-        np.testing.assert_array_equal(heatmaps[4 + i], prepared.masks[i])
-    assert MASKS_HIDDEN not in values(at.caption)
+    for k, i in enumerate(indices):
+        np.testing.assert_allclose(heatmaps[k], prepared.inputs[i], rtol=1e-6)
+        np.testing.assert_array_equal(heatmaps[len(indices) + k], prepared.masks[i])
     assert "Back to the leaderboard" in _links(at)
 
 
@@ -272,27 +324,37 @@ def test_result_page_of_someone_elses_submission_is_refused(app, db, gt, people,
 
 
 @pytest.mark.parametrize("role", ["visitor", "other_participant"])
-def test_baseline_result_is_public_but_its_masks_are_not(app, db, gt, people, role):
+def test_baseline_result_is_public_but_its_masks_only_on_development_samples(app, db, gt, people, role):
     user = None if role == "visitor" else people[role]
     baseline_id = gt["baselines"]["Sobel edges of the input"]
     at = _open(app, db, user, "app_pages/result.py", submission=str(baseline_id))
     assert not at.error, values(at.error)
     assert title(at) == "Sobel edges of the input"
     assert values(at.caption)[0].startswith("Baseline · challenge `gt8` · scored")
-    assert len(at.metric) == 1 and at.dataframe[0].value["metric"].tolist() == [m.label for m in METRICS.values()]
+    assert len(at.metric) == 1
+    _check_summary(at, db, baseline_id, ("development", "public"))  # no private figures while it runs
+    codes = _split_codes(db, baseline_id)
+    development = [int(i) for i in np.flatnonzero(codes == splits.SPLIT_CODES["development"])]
     violin, grid = _charts(at)
+    assert {len(_decode(trace["y"])) for trace in violin["data"]} == {len(development)}
     titles = _subplot_titles(grid)
-    assert titles == [*(f"input #{i}" for i in range(4)), *(f"attribution #{i}" for i in range(4))]
-    assert not any("ground truth" in t for t in titles)
-    assert len(_heatmaps(grid)) == 8
-    assert MASKS_HIDDEN in values(at.caption)
+    assert titles == _gallery_titles(development[:4])
+    heatmaps = _heatmaps(grid)
+    n = len(development[:4])
+    for k, i in enumerate(development[:4]):  # the development masks are published with the inputs anyway
+        np.testing.assert_array_equal(heatmaps[n + k], gt["prepared"].masks[i])
+    public_or_private = [int(i) for i in np.flatnonzero(codes != splits.SPLIT_CODES["development"])]
+    assert not any(f"ground truth #{i}" in titles for i in public_or_private)
 
 
 def test_baseline_result_shows_masks_to_the_organiser(app, db, gt, people):
     at = _open(app, db, people["organiser"], "app_pages/result.py", submission=str(gt["baselines"]["The input itself"]))
     grid = _charts(at)[1]
-    assert "ground truth #0" in _subplot_titles(grid)
-    assert MASKS_HIDDEN not in values(at.caption)
+    assert _subplot_titles(grid) == _gallery_titles(range(4))  # the first samples, whatever their split
+    heatmaps = _heatmaps(grid)
+    for i in range(4):
+        np.testing.assert_array_equal(heatmaps[4 + i], gt["prepared"].masks[i])
+    _check_summary(at, db, gt["baselines"]["The input itself"], ("development", "public", "private"))
 
 
 @pytest.mark.parametrize("raw", [None, "", "abc", "-1", "1.5", "%20"])
@@ -348,8 +410,9 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     shape = gt["prepared"].masks.shape
     noisy = submit(db, stores, people["other_participant"], GT_ID, np.random.default_rng(2).random(shape), "Noise")
     assert noisy.status == "done" and noisy.primary_value < gt["submission"].primary_value
+    # Everything on the board is the public part's figure, rounded to 4 decimals before it is compared or shown.
     baselines_sql = "SELECT method_name, primary_value FROM exact_submission WHERE kind = 'baseline'"
-    scores = {r["method_name"]: r["primary_value"] for r in rows(db, baselines_sql)}
+    scores = {r["method_name"]: round(r["primary_value"], 4) for r in rows(db, baselines_sql)}
     random_score = scores["Random attributions"]
 
     at = _open(app, db, None, "app_pages/leaderboard.py", challenge=GT_ID)
@@ -359,11 +422,14 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     assert list(table["username"]) == ["pat", "quinn"] and list(table["method"]) == ["Mask plus noise", "Noise"]
     assert list(table["rank"]) == [1, 2]
     for row, submission in zip(table.itertuples(index=False), (gt["submission"], noisy), strict=True):
-        assert row.score == pytest.approx(submission.primary_value)
-        assert row.vs_random == pytest.approx(submission.primary_value - random_score)
+        assert row.score == submission.primary_value
+        assert row.vs_random == pytest.approx(round(submission.primary_value - random_score, 4), abs=1e-12)
         assert row.result == f"result?submission={submission.id}"
-        means = intake.get_submission_row(db, submission.id, with_result=True).result["metrics"]
-        assert row.mass == pytest.approx(means["mass"]["mean"]) and row.auc == pytest.approx(means["auc"]["mean"])
+        means = scalar(
+            db,
+            f"SELECT metrics FROM exact_submission_summary WHERE submission_id = {submission.id} AND split = 'public'",
+        )
+        assert row.mass == round(means["mass"]["mean"], 4) and row.auc == round(means["auc"]["mean"], 4)
     assert "score_id" not in table.columns and "precision" not in table.columns  # not among the shown metrics
     # the column headers a person reads
     table_columns = json.loads(at.dataframe[0].proto.columns)
@@ -378,7 +444,8 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     assert by_method.loc["Random attributions", "vs_random"] == pytest.approx(0.0)
     assert by_method.loc["Ground truth (ceiling)", "score"] == pytest.approx(1.0)
     for method, score in scores.items():
-        assert by_method.loc[method, "vs_random"] == pytest.approx(score - random_score)
+        assert by_method.loc[method, "score"] == score
+        assert by_method.loc[method, "vs_random"] == pytest.approx(round(score - random_score, 4), abs=1e-12)
     assert "Baselines: reference methods computed by the server when the challenge was created." in values(at.caption)
     # the ranking chart marks where random attributions and the ground truth land
     ranking = _charts(at)[0]
@@ -482,7 +549,7 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
     at.radio(key="bench_background").set_value("correlated")
     at.slider(key="bench_alpha").set_value(0.7)
     at.number_input(key="bench_n_8").set_value(200)
-    at.number_input(key="bench_seed").set_value(7)
+    assert not [n for n in at.number_input if n.key == "bench_seed"], "the seed is secret: no field for it"
     at.selectbox(key="eval_primary").set_value("mass")
     run(at)
     at.multiselect(key="eval_shown").set_value(["emd", "auc"])
@@ -507,13 +574,14 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
     assert (row["n_samples"], row["height"], row["width"]) == (30, 8, 8)  # the 15 % test split of 200
     assert row["primary_metric"] == "mass" and list(row["shown_metrics"]) == ["emd", "auc"]
     assert row["created_by"] == people["organiser"].id
-    assert {k: row["benchmark"][k] for k in ("scenario", "size", "background", "n_samples", "seed")} == {
+    assert {k: row["benchmark"][k] for k in ("scenario", "size", "background", "n_samples")} == {
         "scenario": "xor",
         "size": 8,
         "background": "correlated",
         "n_samples": 200,
-        "seed": 7,
     }
+    seed = row["benchmark"]["seed"]  # drawn from a secure source on the server, not the preview's 0
+    assert isinstance(seed, int) and seed != 0
     assert row["benchmark"]["alpha"] == pytest.approx(0.7)
     baselines = rows(
         db,
@@ -527,7 +595,8 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
     dataset = scalar(db, "SELECT dataset FROM api_challenge WHERE challenge_id = 'xor-bench'")
     assert dataset == "challenges/xor-bench/dataset/xai-tris-xor-8x8.npz"
     with np.load(media_root / dataset, allow_pickle=False) as npz:
-        assert {"x_train", "masks_train", "x_test", "y_test"} <= set(npz.files)
+        assert {"x_train", "masks_train", "x_test"} <= set(npz.files)
+        assert "y_test" not in npz.files  # on XOR a test label gives the test mask away
         assert not any(name.startswith("masks_test") for name in npz.files)
         assert npz["x_test"].shape == (30, 8, 8)
     assert not any("mask" in path for path in _files(media_root)), "no masks file under the public media root"

@@ -39,12 +39,17 @@ DJANGO_TABLES = (
 )
 OUR_TABLES = (
     "exact_challenge_owner",
+    "exact_competition",
     "exact_evaluation",
+    "exact_evaluation_split",
+    "exact_final_choice",
     "exact_login_failure",
     "exact_login_lock",
+    "exact_moderation",
     "exact_session",
     "exact_submission",
     "exact_submission_request",
+    "exact_submission_summary",
 )
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
 

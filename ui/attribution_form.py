@@ -37,8 +37,9 @@ def attribution_submission(db: Database, user: User, challenge: Challenge, evalu
     rules = get_rules(db, challenge.challenge_id)
     left = allowance(db, user.id, challenge.challenge_id)
     st.info(status_line(rules))
+    allowance_slot = st.empty()  # refilled after a submit, so the count shown is never one behind
     if left is not None:
-        st.caption(allowance_line(left))
+        allowance_slot.caption(allowance_line(left))
     if "attr_request_key" not in st.session_state:
         st.session_state.attr_request_key = uuid.uuid4().hex
     with st.form("attribution_form"):
@@ -87,6 +88,7 @@ def attribution_submission(db: Database, user: User, challenge: Challenge, evalu
                     )
                     submission = finished or submission
                 _report(submission)
+                allowance_slot.caption(allowance_line(allowance(db, user.id, challenge.challenge_id)))
     _my_submissions(db, user, challenge)
     _finals_and_withdrawal(db, user, challenge, rules)
 
@@ -144,7 +146,9 @@ def _finals_and_withdrawal(db: Database, user: User, challenge: Challenge, rules
     rankable = [s for s in scored if not s.moderation]
     if not rankable:
         return
-    labels = {s.id: f"{s.method_name} · {s.public_value} · {s.created_at:%Y-%m-%d %H:%M}" for s in rankable}
+    labels = {
+        s.id: f"{s.method_name} · {format_score(s.public_value)} · {s.created_at:%Y-%m-%d %H:%M}" for s in rankable
+    }
     st.subheader("Final submissions")
     st.caption(
         f"Up to {rules.final_count} of your submissions count for the final (private) ranking. Without a choice, "

@@ -206,21 +206,32 @@ def test_twenty_attribution_submissions_at_once_are_each_scored_once_by_two_work
     assert {s["id"] for s in scores} == {s["score_id"] for s in submissions}
 
 
-def test_the_same_attribution_form_sent_twice_at_once_is_stored_once(db, pool, storage, world):
+@pytest.mark.parametrize("forms", [10, intake.DEFAULT_MAX_WAITING])
+def test_the_same_attribution_form_sent_twice_at_once_is_stored_once(db, pool, storage, world, forms):
+    """Each form sent twice at once: one row per form, both sends answered with it. With 10 forms the queue limit
+    is raised to fit them; with as many forms as the default limit allows, the last replays must still be answered
+    with their stored submission, not refused because the queue is now full."""
     data = npy(np.random.default_rng(13).normal(size=(N, H, W)))
     user = world.cast.other
     calls = []
-    for index in range(10):
+    for index in range(forms):
         for _ in range(2):
             calls.append(
                 lambda i=index: intake.submit_attributions(
-                    pool, storage, user.id, "gt", UploadedFile("a.npy", data), method_name="m", request_key=f"a{i}"
+                    pool,
+                    storage,
+                    user.id,
+                    "gt",
+                    UploadedFile("a.npy", data),
+                    method_name="m",
+                    request_key=f"a{i}",
+                    max_waiting=max(forms, intake.DEFAULT_MAX_WAITING),
                 )
             )
     results = _all_at_once(calls)
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, [f"{type(e).__name__}: {str(e)[:120]}" for e in errors]
-    for index in range(10):
+    for index in range(forms):
         assert results[2 * index].id == results[2 * index + 1].id
-    assert scalar(db, "SELECT count(*) FROM exact_submission WHERE user_id = :u", u=user.id) == 10
-    assert len([f for f in files(storage.root) if f.startswith(f"submissions/gt/{user.id}/")]) == 10
+    assert scalar(db, "SELECT count(*) FROM exact_submission WHERE user_id = :u", u=user.id) == forms
+    assert len([f for f in files(storage.root) if f.startswith(f"submissions/gt/{user.id}/")]) == forms

@@ -143,8 +143,12 @@ def test_attribution_fields_at_and_past_their_limits(db, storage, world):
         "https://",
         "file:///etc/passwd",
         "vbscript:msgbox(1)",
+        "https://example.org/) [Log in again](https://evil.example",  # one address only: no whitespace
+        "https://example.org/\thttps://evil.example",
     ):
-        _refused(lambda u=bad_url: submit(url=u), "Paper/code URL must start with http:// or https://.")
+        _refused(
+            lambda u=bad_url: submit(url=u), "Paper/code URL must be one web address starting with http:// or https://."
+        )
     assert scalar(db, "SELECT count(*) FROM exact_submission WHERE kind = 'participant'") == 2  # world's + limits
 
 
@@ -316,7 +320,7 @@ def test_hostile_text_is_rendered_as_text_on_every_page(app, db, storage, privat
         UploadedFile("a.npy", npy(np.ones((N, H, W)) + np.eye(H, W))),
         method_name=XSS_METHOD,
         description=XSS_DESCRIPTION,
-        url="https://example.org/) [Log in again](https://evil.example",
+        url="https://example.org/)[Log-in-again](https://evil.example",  # Markdown link syntax in one address
     )
     assert scoring.process_submission(db, storage, private, submission.id).status == "done"
 

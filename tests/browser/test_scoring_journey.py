@@ -102,6 +102,15 @@ def participant_submissions(live_app: LiveApp) -> list[dict]:
         return [dict(row) for row in result.mappings()]
 
 
+def development_samples(live_app: LiveApp, submission_id: int) -> list[int]:
+    """The development samples' indices, from the split stored with the result on the server."""
+    with live_app.db.connect() as conn:
+        codes = conn.execute(
+            sa.text("SELECT result -> 'split_codes' FROM exact_submission WHERE id = :i"), {"i": submission_id}
+        ).scalar_one()
+    return [index for index, code in enumerate(codes) if code == 0]
+
+
 def submissions_table(page: Page):
     """The 'Your submissions to this challenge' table of the Submit page."""
     return main_area(page).get_by_test_id("stDataFrame").last
@@ -123,24 +132,32 @@ def test_upload_is_scored_at_once_and_a_wrong_shape_is_refused(
     expect(success).to_be_visible()
     [stored] = participant_submissions(live_app)
     assert stored["username"] == "grace" and stored["status"] == "done" and stored["score_id"] is not None
-    expect(success).to_contain_text(f"scored {stored['primary_value']:.6g} ({METRICS['emd'].label})")
+    # The figure shown is the public samples' mean, rounded to 4 decimals.
+    expect(success).to_contain_text(f"scored {round(stored['primary_value'], 4):.6g} ({METRICS['emd'].label})")
     expect(submissions_table(page)).to_contain_text("Mask and noise")
 
-    # 2. The result page: metrics with their standard deviations, the violin and the gallery with the masks.
+    # 2. The result page: metrics per split with their standard deviations (development and public samples while
+    # the challenge runs), the violin and the gallery with the masks of the development samples only.
     main_area(page).get_by_role("link", name="Open the result page").click()
     expect(page).to_have_url(re.compile(rf"/result\?submission={stored['id']}$"))
     main = main_area(page)
     expect(main.get_by_role("heading", name="Mask and noise")).to_be_visible()
     metrics_table = main.get_by_test_id("stDataFrame")
-    for metric in METRICS.values():
-        expect(metrics_table).to_contain_text(metric.label)
+    for text in (*(metric.label for metric in METRICS.values()), "Development", "Public leaderboard"):
+        expect(metrics_table).to_contain_text(text)
+    expect(metrics_table).not_to_contain_text("Private")
+    expect(main.get_by_text("Figures are aggregates rounded to 4 decimals")).to_be_visible()
     charts = main.get_by_test_id("stPlotlyChart")
     expect(charts).to_have_count(2)
     expect(charts.first).to_contain_text("Per-sample scores")
     gallery = charts.last
-    for label in ("input #0", "ground truth #0", "attribution #3"):
-        expect(gallery).to_contain_text(label)
-    expect(main.get_by_text("Ground-truth masks are shown only")).to_have_count(0)
+    development = development_samples(live_app, stored["id"])
+    assert development, "the evaluation set has development samples"
+    for i in development[:4]:
+        for label in (f"input #{i}", f"ground truth #{i}", f"attribution #{i}"):
+            expect(gallery).to_contain_text(label)
+    hidden = next(i for i in range(n) if i not in development)
+    expect(gallery).not_to_contain_text(re.compile(rf"ground truth #{hidden}\b"))
 
     # 3. A file of the wrong shape is refused with the exact expectation, and nothing is stored.
     open_nav(page, "Submit score")
