@@ -115,6 +115,18 @@ def moderation_of(conn: Connection, score_ids: list[int]) -> dict[int, dict[str,
     return {r["score_id"]: dict(r) for r in conn.execute(query, {"ids": score_ids}).mappings()}
 
 
+def moderated_scores(conn: Connection, challenge_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The challenge's hidden, disqualified and withdrawn scores, newest action first."""
+    query = sa.text(
+        """
+        SELECT m.score_id, m.action, m.reason, m.created_at, s.username, s.score
+        FROM exact_moderation m JOIN api_score s ON s.id = m.score_id
+        WHERE m.challenge_id = :c ORDER BY m.created_at DESC, m.score_id DESC LIMIT :limit
+        """
+    )
+    return [dict(r) for r in conn.execute(query, {"c": challenge_id, "limit": limit}).mappings()]
+
+
 def set_moderation(
     conn: Connection, *, score_id: int, challenge_id: str, action: str, reason: str, user_id: int
 ) -> None:

@@ -54,6 +54,15 @@ def moderate(db: Database, actor_id: int | None, score_id: int, action: Action, 
         )
 
 
+def moderated(db: Database, actor_id: int | None, challenge_id: str) -> list[dict]:
+    """What the challenge's organisers took off (or participants withdrew from) its leaderboard."""
+    with db.connect() as conn:
+        user = require_user(conn, actor_id, "moderate submissions")
+        if not is_challenge_organiser(user, challenges_sql.get_owner(conn, challenge_id)):
+            raise PermissionDenied("Only the challenge's organisers can see moderated submissions.")
+        return competition_sql.moderated_scores(conn, challenge_id)
+
+
 def restore(db: Database, actor_id: int | None, score_id: int) -> None:
     """Put a hidden, disqualified or withdrawn score back on the leaderboard (organisers of the challenge)."""
     with db.transaction() as conn:

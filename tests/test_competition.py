@@ -287,3 +287,32 @@ def test_split_sizes_property(n, parts):
     assert sum(counts) == n == sizes.total
     assert all(abs(c - s) < 1 for c, s in zip(counts, shares, strict=True))
     assert sizes.public >= 1 and sizes.private >= 1
+
+
+def test_organisers_list_and_restore_moderated_scores_and_only_they_can(db, storage, owner):
+    from exact import moderation
+
+    create_challenge(db, storage, owner.id, ChallengeForm("Mod", "d", "mod"), {})
+    quinn, rival = make_user(db, "quinn"), make_user(db, "rival", staff=True)
+    hidden = submit_score(db, quinn.id, "mod", 0.9)
+    kept = submit_score(db, quinn.id, "mod", 0.5)
+    moderation.moderate(db, owner.id, hidden.score_id, "hidden", "copied")
+    assert [m["score_id"] for m in moderation.moderated(db, owner.id, "mod")] == [hidden.score_id]
+    assert leaderboard(db, "mod").table["score"].tolist() == [0.5]
+    for outsider in (quinn.id, rival.id, None):
+        with pytest.raises(PermissionDenied):
+            moderation.moderated(db, outsider, "mod")
+        with pytest.raises(PermissionDenied):
+            moderation.restore(db, outsider, hidden.score_id)
+    moderation.restore(db, owner.id, hidden.score_id)
+    assert moderation.moderated(db, owner.id, "mod") == []
+    assert leaderboard(db, "mod").table["score"].tolist() == [0.9]
+    with pytest.raises(ValidationError, match="not hidden"):
+        moderation.restore(db, owner.id, kept.score_id)
+    messages = [m for (m,) in rows_of(db, "SELECT change_message FROM django_admin_log ORDER BY id")]
+    assert messages == ["Hidden on Exact: copied", "Restored on Exact."]
+
+
+def rows_of(db, query):
+    with db.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(query))]

@@ -12,7 +12,7 @@ from db.database import Database
 from exact.accounts import User
 from exact.competition import DEFAULT_DAILY_LIMIT, MAX_FINAL_COUNT, Allowance, Rules, countdown
 from exact.errors import ValidationError
-from exact.moderation import ACTION_LABELS, moderate, restore
+from exact.moderation import ACTION_LABELS, moderate, moderated, restore
 from exact.scores import leaderboard
 from ui.feedback import user_errors
 
@@ -164,9 +164,18 @@ def moderation_section(db: Database, user: User, challenge_id: str) -> None:
             with user_errors("moderation"):
                 moderate(db, user.id, chosen, action, reason)
                 st.success("Done: the submission is off the leaderboard.")
-    with st.expander("Restore a submission"):
-        restore_id = st.number_input("Score id", min_value=1, step=1, key=f"restore_id_{challenge_id}")
-        if st.button("Restore", key=f"restore_{challenge_id}"):
-            with user_errors("restore"):
-                restore(db, user.id, int(restore_id))
-                st.success("Restored.")
+    taken_off = moderated(db, user.id, challenge_id)
+    if taken_off:
+        with st.expander(f"Moderated submissions ({len(taken_off)})"):
+            labels = {
+                m["score_id"]: f"{m['username']} · {m['score']:.6g} · {ACTION_LABELS[m['action']]}"
+                + (f": {m['reason']}" if m["reason"] else "")
+                for m in taken_off
+            }
+            target = st.selectbox(
+                "Submission", list(labels), format_func=labels.get, key=f"restore_pick_{challenge_id}"
+            )
+            if st.button("Put it back on the leaderboard", key=f"restore_{challenge_id}"):
+                with user_errors("restore"):
+                    restore(db, user.id, int(target))
+                    st.success("Restored.")
