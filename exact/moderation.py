@@ -18,8 +18,16 @@ Action = Literal["hidden", "disqualified", "withdrawn"]
 ACTION_LABELS = {"hidden": "hidden by the organisers", "disqualified": "disqualified", "withdrawn": "withdrawn"}
 
 
-def _describe(row: dict) -> str:
-    return f"Score {row['id']} of {row['username']} on {row['challenge_id']}"
+def _log(conn, user_id: int, row: dict, message: str) -> None:
+    """The action as the Django admin records a change of an api.score row."""
+    competition_sql.log_admin_action(
+        conn,
+        user_id=user_id,
+        content_type_id=competition_sql.score_content_type_id(conn),
+        object_id=str(row["id"]),
+        object_repr=f"Score {row['id']} of {row['username']} on {row['challenge_id']}",
+        message=message,
+    )
 
 
 def moderate(db: Database, actor_id: int | None, score_id: int, action: Action, reason: str = "") -> None:
@@ -44,14 +52,7 @@ def moderate(db: Database, actor_id: int | None, score_id: int, action: Action, 
         competition_sql.set_moderation(
             conn, score_id=score_id, challenge_id=row["challenge_id"], action=action, reason=reason, user_id=user.id
         )
-        competition_sql.log_admin_action(
-            conn,
-            user_id=user.id,
-            content_type_id=competition_sql.score_content_type_id(conn),
-            object_id=str(score_id),
-            object_repr=_describe(row),
-            message=f"{action.capitalize()} on Exact" + (f": {reason}" if reason else "."),
-        )
+        _log(conn, user.id, row, f"{action.capitalize()} on Exact" + (f": {reason}" if reason else "."))
 
 
 def moderated(db: Database, actor_id: int | None, challenge_id: str) -> list[dict]:
@@ -74,11 +75,4 @@ def restore(db: Database, actor_id: int | None, score_id: int) -> None:
             raise PermissionDenied("Only the challenge's organisers can restore submissions.")
         if not competition_sql.clear_moderation(conn, score_id):
             raise ValidationError("This submission is not hidden, disqualified or withdrawn.")
-        competition_sql.log_admin_action(
-            conn,
-            user_id=user.id,
-            content_type_id=competition_sql.score_content_type_id(conn),
-            object_id=str(score_id),
-            object_repr=_describe(row),
-            message="Restored on Exact.",
-        )
+        _log(conn, user.id, row, "Restored on Exact.")

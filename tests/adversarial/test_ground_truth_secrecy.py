@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +30,7 @@ from exact.scores import leaderboard, submit_score
 from exact.storage import MediaStorage, UploadedFile
 from exact.xaitris import BenchmarkSpec, generate
 from tests.adversarial.conftest import npy, npz
+from tests.adversarial.test_concurrency import _all_at_once
 from tests.pages_helpers import rows, scalar
 
 N_SAMPLES = 400  # benchmark size: its test part (60 samples of 8×8) is the evaluation set
@@ -454,18 +453,6 @@ def test_out_of_range_score_is_refused_and_lower_is_better_ranks_lowest_first(db
 # --- 8. unlimited submissions -----------------------------------------------------------------------------------
 
 
-def _all_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait(timeout=30)
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - collected and checked by the test
-            return exc
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as executor:
-        return list(executor.map(run, calls))
 
 
 @pytest.fixture
