@@ -7,9 +7,9 @@ import logging
 import streamlit as st
 
 from exact.accounts import needs_first_admin
-from exact.errors import DatabaseUnavailable, UserError
+from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
 from ui import auth
-from ui.feedback import show_unexpected
+from ui.feedback import show_too_slow, show_unexpected
 from ui.runtime import announce_setup_token, ensure_worker, get_db, get_settings
 from ui.setup_help import render_database_help
 
@@ -88,6 +88,8 @@ def main() -> None:
         page.run()
     except UserError as exc:  # e.g. a deep link to something missing or not yours
         st.error(str(exc))
+    except QueryTooSlow as exc:  # the server is there; this request asked too much of it
+        show_too_slow(exc, where=f"page {page.title}")
     except DatabaseUnavailable as exc:
         render_database_help(exc)
     except Exception as exc:

@@ -1,9 +1,12 @@
-"""User administration (superusers): activate/deactivate accounts and grant organiser or administrator rights."""
+"""User administration (superusers): find a user, activate/deactivate accounts, grant organiser or administrator
+rights. The listing is searched and paged in the database, so it costs the same at 50 or 50,000 users."""
+
+import math
 
 import pandas as pd
 import streamlit as st
 
-from exact.accounts import list_users, set_user_flags
+from exact.accounts import USERS_PAGE_SIZE, list_users, set_user_flags
 from ui.auth import require_login
 from ui.feedback import user_errors
 from ui.runtime import get_db
@@ -17,7 +20,38 @@ db = get_db()
 st.title("Users")
 if flash := st.session_state.pop("users_flash", None):
     st.success(flash)
-users = list_users(db, admin.id)
+
+
+def _back_to_first_page() -> None:
+    st.session_state.users_page = 1
+
+
+search = st.text_input(
+    "Search users",
+    placeholder="part of a username, e-mail or name",
+    key="users_search",
+    on_change=_back_to_first_page,
+)
+# The count comes with the page; a page number past the end (fewer matches than before) shows the last page.
+requested = max(1, int(st.session_state.get("users_page", 1)))
+listing = list_users(db, admin.id, search=search, offset=(requested - 1) * USERS_PAGE_SIZE)
+pages = max(1, math.ceil(listing.total / USERS_PAGE_SIZE))
+if requested > pages:
+    requested = pages
+    listing = list_users(db, admin.id, search=search, offset=(pages - 1) * USERS_PAGE_SIZE)
+st.session_state.users_page = requested
+
+count_col, page_col = st.columns([3, 1])
+noun = "user" if listing.total == 1 else "users"
+found = f"{listing.total:,} {noun}" + (" match your search" if search.strip() else "")
+page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="users_page")
+if not listing.items:
+    count_col.caption(found + ".")
+    st.info("No user matches your search." if search.strip() else "There are no users yet.")
+    st.stop()
+first, last = listing.offset + 1, listing.offset + len(listing.items)
+count_col.caption(f"{found}; showing {first:,} to {last:,} (page {requested:,} of {pages:,}).")
+
 st.dataframe(
     pd.DataFrame(
         [
@@ -31,15 +65,17 @@ st.dataframe(
                 "last login": u.last_login,
                 "joined": u.date_joined,
             }
-            for u in users
+            for u in listing.items
         ]
     ),
     hide_index=True,
 )
 
 st.subheader("Change a user")
-by_id = {u.id: u for u in users}
-chosen_id = st.selectbox("User", options=list(by_id), format_func=lambda uid: by_id[uid].username, key="users_pick")
+by_id = {u.id: u for u in listing.items}  # this page's users only: search or page to reach the others
+chosen_id = st.selectbox(
+    "User (from this page)", options=list(by_id), format_func=lambda uid: by_id[uid].username, key="users_pick"
+)
 chosen = by_id[chosen_id]
 with st.form(f"user_flags_{chosen_id}"):
     is_active = st.checkbox("Active (may log in)", value=chosen.is_active)

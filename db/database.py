@@ -1,4 +1,10 @@
-"""The Database class owns the SQLAlchemy engine; every query goes through ``connect``/``transaction``."""
+"""The Database class owns the SQLAlchemy engine; every query goes through ``connect``/``transaction``.
+
+Every connection carries a ``statement_timeout`` (EXACT_STATEMENT_TIMEOUT_MS in the app), so no query can hold a
+page, a pooled connection or a lock for long. A statement cancelled by it raises ``QueryTooSlow``; a lost or
+unreachable server raises ``DatabaseUnavailable``. Long maintenance lifts the limit for one transaction
+(``unbounded()`` or ``transaction(statement_timeout_ms=...)``), never for the whole engine.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from exact.errors import DatabaseUnavailable
+from exact.errors import DatabaseUnavailable, QueryTooSlow
+
+# SQLSTATE query_canceled: statement_timeout (or a cancel request) stopped the statement; the connection is fine.
+_QUERY_CANCELED = "57014"
+# Enough of the statement to tell which query it was in the log; parameters are never logged (passwords, tokens).
+_STATEMENT_LOG_CHARS = 300
 
 
 def normalise_url(url: str) -> str:
@@ -21,8 +32,31 @@ def normalise_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 40) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 40,
+        statement_timeout_ms: int | None = None,
+    ) -> None:
+        """``statement_timeout_ms``: the limit of every statement on every connection (None: the server's own,
+        which is no limit by default; the app and the CLI always pass EXACT_STATEMENT_TIMEOUT_MS)."""
+        if statement_timeout_ms is not None and (
+            isinstance(statement_timeout_ms, bool) or not isinstance(statement_timeout_ms, int)
+        ):
+            raise TypeError("statement_timeout_ms must be a whole number of milliseconds or None")
+        if statement_timeout_ms is not None and statement_timeout_ms <= 0:
+            raise ValueError("statement_timeout_ms must be positive (None for the server's default)")
         self.url = normalise_url(url)
+        self.statement_timeout_ms = statement_timeout_ms
+        connect_args: dict[str, object] = {"connect_timeout": 5}
+        if statement_timeout_ms is not None:
+            # A startup option, so it is the session default of every new connection: a pooled connection keeps
+            # it across checkouts, and SET LOCAL (see transaction) falls back to it at the end of a transaction.
+            given = sa.engine.make_url(self.url).query.get("options") or ""
+            given = given if isinstance(given, str) else " ".join(given)
+            connect_args["options"] = f"{given} -c statement_timeout={statement_timeout_ms}".strip()
         # pre_ping: a connection that died with a database restart is replaced instead of failing a page.
         self.engine: Engine = sa.create_engine(
             self.url,
@@ -30,30 +64,42 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=10,
-            connect_args={"connect_timeout": 5},
+            connect_args=connect_args,
         )
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection for reads (autocommit-free, rolled back at the end)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (OperationalError, InterfaceError) as exc:
-            if _is_connection_problem(exc):
-                raise DatabaseUnavailable(str(exc.orig or exc)) from exc
-            raise
+        with _translated_errors(self.statement_timeout_ms), self.engine.connect() as conn:
+            yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A connection inside one transaction: committed on success, rolled back on any exception."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (OperationalError, InterfaceError) as exc:
-            if _is_connection_problem(exc):
-                raise DatabaseUnavailable(str(exc.orig or exc)) from exc
-            raise
+    def transaction(self, *, statement_timeout_ms: int | None = None) -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on any exception.
+
+        ``statement_timeout_ms`` replaces the engine's limit for this transaction only (``SET LOCAL``); 0 means
+        no limit (PostgreSQL's meaning). For scoring workers and long maintenance, not for page requests.
+        """
+        if statement_timeout_ms is not None and (
+            isinstance(statement_timeout_ms, bool) or not isinstance(statement_timeout_ms, int)
+        ):
+            raise TypeError("statement_timeout_ms must be a whole number of milliseconds")
+        if statement_timeout_ms is not None and statement_timeout_ms < 0:
+            raise ValueError("statement_timeout_ms must be 0 (no limit) or positive")
+        with _translated_errors(statement_timeout_ms or self.statement_timeout_ms), self.engine.begin() as conn:
+            if statement_timeout_ms is not None:
+                # set_config(..., is_local => true) is SET LOCAL with a bound parameter.
+                conn.execute(
+                    sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                    {"ms": str(statement_timeout_ms)},
+                )
+            yield conn
+
+    @contextmanager
+    def unbounded(self) -> Iterator[Connection]:
+        """One transaction without a statement time limit (schema application and its initial fill, the demo)."""
+        with self.transaction(statement_timeout_ms=0) as conn:
+            yield conn
 
     def ping(self) -> None:
         with self.connect() as conn:
@@ -61,6 +107,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _translated_errors(timeout_ms: int | None) -> Iterator[None]:
+    """Driver errors the pages explain: a cancelled statement (QueryTooSlow), an unreachable server."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        if _is_query_canceled(exc):
+            raise QueryTooSlow(_statement_text(exc), timeout_ms=timeout_ms) from exc
+        if _is_connection_problem(exc):
+            raise DatabaseUnavailable(str(exc.orig or exc)) from exc
+        raise
+
+
+def _is_query_canceled(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == _QUERY_CANCELED
+
+
+def _statement_text(exc: DBAPIError) -> str:
+    statement = " ".join(str(exc.statement or "").split())
+    if len(statement) > _STATEMENT_LOG_CHARS:
+        statement = statement[:_STATEMENT_LOG_CHARS] + "…"
+    return statement
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:

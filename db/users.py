@@ -118,9 +118,40 @@ def update_flags(conn: Connection, user_id: int, *, is_active: bool, is_staff: b
     )
 
 
-def list_users(conn: Connection) -> list[dict[str, Any]]:
-    query = sa.text(f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge FROM auth_user u ORDER BY u.id")
-    return [dict(row) for row in conn.execute(query).mappings()]
+# Administrators find a user by any part of the username, e-mail or full name, in any case.
+_USER_SEARCH = """
+(:search = '' OR u.username ILIKE :pattern OR u.email ILIKE :pattern
+ OR (u.first_name || ' ' || u.last_name) ILIKE :pattern)
+"""
+
+
+def _like_pattern(text: str) -> str:
+    """``text`` matched literally anywhere: its own % _ and \\ are escaped (ILIKE's default escape is \\)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_users(conn: Connection, *, search: str = "", limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """One page of users matching ``search``, in id order (the order they joined)."""
+    # The page's ids first, so the permission test below runs for the page's rows only, not for every row the
+    # offset skips.
+    query = sa.text(
+        f"""
+        SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge
+        FROM auth_user u
+        WHERE u.id IN (
+            SELECT u.id FROM auth_user u WHERE {_USER_SEARCH} ORDER BY u.id LIMIT :limit OFFSET :offset
+        )
+        ORDER BY u.id
+        """
+    )
+    params = {"search": search, "pattern": _like_pattern(search), "limit": limit, "offset": offset}
+    return [dict(row) for row in conn.execute(query, params).mappings()]
+
+
+def count_matching_users(conn: Connection, *, search: str = "") -> int:
+    query = sa.text(f"SELECT count(*) FROM auth_user u WHERE {_USER_SEARCH}")
+    return conn.execute(query, {"search": search, "pattern": _like_pattern(search)}).scalar_one()
 
 
 def count_active_superusers(conn: Connection) -> int:

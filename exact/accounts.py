@@ -135,22 +135,43 @@ def authenticate(
 
 
 def _check_credentials(db: Database, username: str, password: str) -> User:
+    # PBKDF2 (about half a second) runs with no transaction and no pooled connection held: a burst of logins must
+    # not pin the pool or keep row locks. So: read, hash with nothing open, then a short transaction that writes
+    # only if the row still holds the hash that was checked.
     # PostgreSQL text cannot hold NUL, so such a name exists nowhere (and must not reach the driver).
     plausible = username and len(username) <= 150 and "\x00" not in username
     password = password.replace("\x00", "\ufffd")
+    row = None
+    if plausible:
+        with db.connect() as conn:
+            row = users_sql.get_by_username(conn, username)
+    if row is None:
+        passwords.burn_time_like_check(password)
+        raise AuthenticationFailed()
+    checked_hash = row["password"]
+    if not passwords.check_password(password, checked_hash) or not row["is_active"]:
+        raise AuthenticationFailed()
+    # Like Django: upgrade old work factors on a successful login.
+    upgraded_hash = passwords.make_password(password) if passwords.needs_rehash(checked_hash) else None
     with db.transaction() as conn:
-        row = users_sql.get_by_username(conn, username) if plausible else None
-        if row is None:
-            passwords.burn_time_like_check(password)
+        current = users_sql.get_by_id(conn, row["id"], for_update=True)
+        if current is None or not _unchanged_since_check(current, username, checked_hash):
+            # Changed while the password was being checked (new password, deactivated, renamed, deleted):
+            # the check no longer applies to the account as it is now.
             raise AuthenticationFailed()
-        if not passwords.check_password(password, row["password"]) or not row["is_active"]:
-            raise AuthenticationFailed()
-        if passwords.needs_rehash(row["password"]):
-            # Like Django: upgrade old work factors on a successful login.
-            users_sql.set_password_hash(conn, row["id"], passwords.make_password(password))
-        users_sql.touch_last_login(conn, row["id"])
-        row = users_sql.get_by_id(conn, row["id"])
+        if upgraded_hash is not None:
+            users_sql.set_password_hash(conn, current["id"], upgraded_hash)
+        users_sql.touch_last_login(conn, current["id"])
+        row = users_sql.get_by_id(conn, current["id"])
     return User.from_row(row)
+
+
+def _unchanged_since_check(current: dict[str, Any], username: str, checked_hash: str) -> bool:
+    return (
+        current["is_active"]
+        and current["username"] == username
+        and hmac.compare_digest(current["password"].encode(), checked_hash.encode())
+    )
 
 
 # --- registration and profile -----------------------------------------------------------------------------------
@@ -213,16 +234,29 @@ def change_password(
     new_password_again: str,
     keep_session: str | None = None,
 ) -> None:
-    """Change the password and revoke every other session of the user (the current one may be kept)."""
+    """Change the password and revoke every other session of the user (the current one may be kept).
+
+    Both PBKDF2 computations (checking the current password, hashing the new one) run with nothing open; the
+    write happens in a short transaction only if the stored hash is still the one that was checked.
+    """
+    with db.connect() as conn:
+        user = require_user(conn, actor_id, "change your password")
+        checked_hash = users_sql.get_by_id(conn, user.id)["password"]
+    if not passwords.check_password(current_password or "", checked_hash):
+        raise ValidationError("Your current password is not correct.")
+    if new_password != new_password_again:
+        raise ValidationError("The two new passwords do not match.")
+    check_password_policy(new_password, username=user.username)
+    new_hash = passwords.make_password(new_password)
     with db.transaction() as conn:
         user = require_user(conn, actor_id, "change your password")
         row = users_sql.get_by_id(conn, user.id, for_update=True)
-        if not passwords.check_password(current_password or "", row["password"]):
-            raise ValidationError("Your current password is not correct.")
-        if new_password != new_password_again:
-            raise ValidationError("The two new passwords do not match.")
-        check_password_policy(new_password, username=user.username)
-        users_sql.set_password_hash(conn, user.id, passwords.make_password(new_password))
+        if not hmac.compare_digest(row["password"].encode(), checked_hash.encode()):
+            raise ValidationError(
+                "Your password was changed meanwhile (perhaps in another window); nothing was saved. "
+                "Please try again with the current password."
+            )
+        users_sql.set_password_hash(conn, user.id, new_hash)
         users_sql.revoke_user_sessions(conn, user.id, except_session=keep_session)
 
 
@@ -236,10 +270,52 @@ def _require_admin(conn: Connection, actor_id: int | None) -> User:
     return user
 
 
-def list_users(db: Database, actor_id: int | None) -> list[User]:
+USERS_PAGE_SIZE = 50
+MAX_USERS_PAGE_SIZE = 200
+_MAX_SEARCH_LENGTH = 200
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of the user listing and how many users match in all (page through with offset)."""
+
+    items: list[User]
+    total: int
+    limit: int
+    offset: int
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def list_users(
+    db: Database, actor_id: int | None, *, search: str = "", limit: int = USERS_PAGE_SIZE, offset: int = 0
+) -> UserPage:
+    """A page of the users whose username, e-mail or name contains ``search`` (any case), in the order they joined."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_USERS_PAGE_SIZE:
+        raise ValidationError(f"A page holds 1 to {MAX_USERS_PAGE_SIZE} users.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError("The page offset must be a whole number, 0 or more.")
+    search = (search or "").strip()[:_MAX_SEARCH_LENGTH]
     with db.connect() as conn:
         _require_admin(conn, actor_id)
-        return [User.from_row(row) for row in users_sql.list_users(conn)]
+        if "\x00" in search or not _storable(search):
+            # No stored text can contain NUL or lone surrogates (PostgreSQL refuses them), so nothing matches.
+            return UserPage(items=[], total=0, limit=limit, offset=offset)
+        rows = users_sql.list_users(conn, search=search, limit=limit, offset=offset)
+        total = users_sql.count_matching_users(conn, search=search)
+    return UserPage(items=[User.from_row(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 def set_user_flags(
@@ -273,6 +349,7 @@ def create_user(
     email = clean_email(email)
     if enforce_policy:
         check_password_policy(password, username=username)
+    password_hash = passwords.make_password(password)  # before the transaction: no connection held while hashing
     try:
         with db.transaction() as conn:
             users_sql.lock_username(conn, username)
@@ -281,7 +358,7 @@ def create_user(
             user_id = users_sql.insert_user(
                 conn,
                 username=username,
-                password_hash=passwords.make_password(password),
+                password_hash=password_hash,
                 email=email,
                 is_staff=is_staff or is_superuser,
                 is_superuser=is_superuser,

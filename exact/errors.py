@@ -26,3 +26,18 @@ class AuthenticationFailed(UserError):
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; the UI shows what to check rather than a traceback."""
+
+
+class QueryTooSlow(Exception):
+    """A statement ran past its time limit (statement_timeout) and was cancelled; its transaction was rolled back.
+
+    Not a ``DatabaseUnavailable``: the server is there, this one request asked too much of it. The UI shows
+    ``MESSAGE``; ``statement`` (its start, no parameters) and ``timeout_ms`` are for the log.
+    """
+
+    MESSAGE = "This took too long; please try again or narrow your search."
+
+    def __init__(self, statement: str = "", *, timeout_ms: int | None = None) -> None:
+        super().__init__(f"statement cancelled after {timeout_ms} ms: {statement}" if timeout_ms else statement)
+        self.statement = statement
+        self.timeout_ms = timeout_ms

@@ -21,6 +21,13 @@ def test_defaults_work_on_a_fresh_clone(tmp_path):
         ({"EXACT_MAX_UPLOAD_MB": "lots"}, "whole number"),
         ({"EXACT_MAX_UPLOAD_MB": "0"}, "positive"),
         ({"EXACT_SESSION_DAYS": "-1"}, "positive"),
+        ({"EXACT_STATEMENT_TIMEOUT_MS": "fast"}, "^EXACT_STATEMENT_TIMEOUT_MS must be a whole number, not 'fast'$"),
+        ({"EXACT_STATEMENT_TIMEOUT_MS": "2.5"}, "^EXACT_STATEMENT_TIMEOUT_MS must be a whole number"),
+        ({"EXACT_STATEMENT_TIMEOUT_MS": "0"}, "^EXACT_STATEMENT_TIMEOUT_MS must be positive, not 0$"),
+        ({"EXACT_STATEMENT_TIMEOUT_MS": "-100"}, "^EXACT_STATEMENT_TIMEOUT_MS must be positive"),
+        ({"EXACT_DB_POOL_SIZE": "ten"}, "^EXACT_DB_POOL_SIZE must be a whole number, not 'ten'$"),
+        ({"EXACT_DB_POOL_SIZE": "0"}, "^EXACT_DB_POOL_SIZE must be positive, not 0$"),
+        ({"EXACT_DB_POOL_SIZE": "-3"}, "^EXACT_DB_POOL_SIZE must be positive"),
     ],
 )
 def test_bad_settings_are_explained(env, message):
@@ -58,3 +65,12 @@ def test_secret_keys_of_32_characters_or_more_are_accepted():
 def test_exact_host_defaults_to_loopback():
     assert load_settings({}).host == "127.0.0.1"
     assert load_settings({"EXACT_HOST": " 192.168.1.20 "}).host == "192.168.1.20"
+
+
+def test_statement_timeout_and_pool_size_default_and_are_read():
+    defaults = load_settings({})
+    assert (defaults.statement_timeout_ms, defaults.db_pool_size) == (5000, 10)
+    configured = load_settings({"EXACT_STATEMENT_TIMEOUT_MS": " 1500 ", "EXACT_DB_POOL_SIZE": "25"})
+    assert (configured.statement_timeout_ms, configured.db_pool_size) == (1500, 25)
+    blank = load_settings({"EXACT_STATEMENT_TIMEOUT_MS": "", "EXACT_DB_POOL_SIZE": "  "})
+    assert (blank.statement_timeout_ms, blank.db_pool_size) == (5000, 10)

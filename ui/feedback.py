@@ -9,13 +9,19 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from exact.errors import DatabaseUnavailable, UserError
+from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
 
 log = logging.getLogger("exact")
 
 DATABASE_UNAVAILABLE = (
     "The database is unavailable right now. Your last action was not saved; please try again in a moment."
 )
+
+
+def show_too_slow(exc: QueryTooSlow, *, where: str) -> None:
+    """A statement hit its time limit: the user may retry or ask for less; the log says which query it was."""
+    log.warning("query too slow in %s (limit %s ms): %s", where, exc.timeout_ms, exc.statement)
+    st.error(QueryTooSlow.MESSAGE)
 
 
 def show_unexpected(exc: BaseException, *, where: str) -> str:
@@ -32,6 +38,8 @@ def user_errors(where: str = "page") -> Iterator[None]:
         yield
     except UserError as exc:
         st.error(str(exc))
+    except QueryTooSlow as exc:
+        show_too_slow(exc, where=where)
     except DatabaseUnavailable:
         log.warning("database unavailable in %s", where)
         st.error(DATABASE_UNAVAILABLE)
