@@ -1,4 +1,5 @@
-"""SQL for exact_evaluation (ground-truth sets) and exact_submission (attribution submissions and baselines)."""
+"""SQL for exact_evaluation (ground-truth sets), exact_submission (attribution submissions and baselines) and
+exact_scoring_chunk (the parts of a submission that worker processes score in parallel)."""
 
 from __future__ import annotations
 
@@ -99,46 +100,217 @@ def submission_for_request_key(conn: Connection, request_key: str) -> dict[str, 
     return dict(row) if row else None
 
 
-def claim(conn: Connection, submission_id: int | None = None) -> dict[str, Any] | None:
-    """Mark one queued submission (or one whose worker vanished: lease expired) as running, for this worker.
+# A chunk may be claimed when it waits, or when the worker holding it vanished (its lease expired), and its
+# submission is still waiting or being scored (a failed one keeps its unfinished chunks, never claimed again).
+_CLAIMABLE_CHUNK = "(c.status = 'queued' OR (c.status = 'running' AND c.lease_until < now()))"
+# A submission's place in the fair queue: how many of the same submitter's submissions wait or run before it.
+_PLACE = """
+(SELECT count(*) FROM exact_submission o
+ WHERE o.status IN ('queued', 'running') AND o.kind = q.kind
+   AND COALESCE(o.user_id, -1) = COALESCE(q.user_id, -1)
+   AND (o.created_at, o.id) < (q.created_at, q.id))
+"""
 
-    Fair across users: a submission's place is first the number of the same submitter's submissions waiting or
-    running before it, then its age. So every submitter's next job comes before anyone's second one, and one
-    user's backlog delays another's submission by at most the job already running. ``SKIP LOCKED`` lets several
-    workers share the queue without ever scoring a submission twice at once.
+
+def split_into_chunks(
+    conn: Connection, *, chunk_pixels: int, whole_up_to_pixels: int, submission_id: int | None = None
+) -> int:
+    """Give every waiting submission without chunks its chunk rows; returns how many rows were added.
+
+    A chunk holds about ``chunk_pixels`` pixels of samples (at least one sample); grids of at most
+    ``whole_up_to_pixels`` pixels stay one chunk. A submission left 'running' without chunks (by an older
+    worker that vanished) is split too. Concurrent callers are safe: the primary key makes the second a no-op.
+    """
+    which = "s.id = :id AND" if submission_id is not None else ""
+    query = sa.text(
+        f"""
+        INSERT INTO exact_scoring_chunk (submission_id, chunk, first_sample, stop_sample)
+        SELECT s.id, g.i, g.i * z.size, LEAST((g.i + 1) * z.size, e.n_samples)
+        FROM exact_submission s
+        JOIN exact_evaluation e ON e.challenge_id = s.challenge_id
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN e.height * e.width <= :whole THEN e.n_samples
+                        ELSE GREATEST(1, :pixels / (e.height * e.width)) END AS size
+        ) z
+        CROSS JOIN LATERAL generate_series(0, (e.n_samples - 1) / z.size) AS g(i)
+        WHERE {which} (s.status = 'queued' OR (s.status = 'running' AND s.lease_until < now()))
+          AND e.n_samples > 0
+          AND NOT EXISTS (SELECT 1 FROM exact_scoring_chunk c WHERE c.submission_id = s.id)
+        ON CONFLICT DO NOTHING
+        """
+    )
+    params = {"id": submission_id, "pixels": chunk_pixels, "whole": whole_up_to_pixels}
+    return conn.execute(query, params).rowcount
+
+
+def waiting_without_evaluation(conn: Connection) -> list[int]:
+    """Waiting submissions whose challenge lost its evaluation set: they can never be split into chunks."""
+    query = sa.text(
+        """
+        SELECT s.id FROM exact_submission s
+        WHERE s.status = 'queued'
+          AND NOT EXISTS (SELECT 1 FROM exact_evaluation e WHERE e.challenge_id = s.challenge_id)
+        ORDER BY s.id LIMIT 100
+        """
+    )
+    return list(conn.execute(query).scalars())
+
+
+def claim_chunk(
+    conn: Connection, *, worker: str, submission_id: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Mark one chunk (of this submission, or the next in the fair queue) as running for ``worker``; returns
+    (chunk, submission), the submission now 'running', or None when there is nothing to claim.
+
+    Fair across users: chunks are taken in the order of their submissions' places (the number of the same
+    submitter's submissions waiting or running before it), then age, then chunk number. So every submitter's next
+    job comes before anyone's second one. ``SKIP LOCKED`` lets any number of workers share the queue without ever
+    scoring a chunk twice at once. Locks: the chunk row, then the submission row (the order of finish_chunk too).
     """
     which = "q.id = :id AND" if submission_id is not None else ""
     query = sa.text(
         f"""
-        UPDATE exact_submission SET status = 'running', started_at = now(), attempts = attempts + 1,
-               lease_until = now() + make_interval(secs => :lease)
-        WHERE id = (
-            SELECT q.id FROM exact_submission q
-            WHERE {which} (q.status = 'queued' OR (q.status = 'running' AND q.lease_until < now()))
-            ORDER BY (
-                SELECT count(*) FROM exact_submission o
-                WHERE o.status IN ('queued', 'running') AND o.kind = q.kind
-                  AND COALESCE(o.user_id, -1) = COALESCE(q.user_id, -1)
-                  AND (o.created_at, o.id) < (q.created_at, q.id)
-            ), q.created_at, q.id
-            FOR UPDATE SKIP LOCKED
+        WITH waiting AS (
+            SELECT q.id, q.created_at, {_PLACE} AS place
+            FROM exact_submission q
+            WHERE {which} q.status IN ('queued', 'running')
+        ),
+        pick AS (
+            SELECT c.submission_id, c.chunk
+            FROM exact_scoring_chunk c JOIN waiting w ON w.id = c.submission_id
+            WHERE {_CLAIMABLE_CHUNK}
+            ORDER BY w.place, w.created_at, w.id, c.chunk
+            FOR UPDATE OF c SKIP LOCKED
             LIMIT 1
         )
-        RETURNING {SUBMISSION_COLUMNS}
+        UPDATE exact_scoring_chunk c
+        SET status = 'running', attempts = c.attempts + 1, claimed_by = :worker, started_at = now(),
+            samples_done = 0, lease_until = now() + make_interval(secs => :lease)
+        FROM pick
+        WHERE c.submission_id = pick.submission_id AND c.chunk = pick.chunk
+        RETURNING c.submission_id, c.chunk, c.first_sample, c.stop_sample, c.attempts, c.seconds
         """
     )
-    row = conn.execute(query, {"id": submission_id, "lease": LEASE_SECONDS}).mappings().first()
-    return dict(row) if row else None
+    chunk = (
+        conn.execute(query, {"id": submission_id, "worker": worker[:200], "lease": LEASE_SECONDS}).mappings().first()
+    )
+    if chunk is None:
+        return None
+    chunk = dict(chunk)
+    # The submission's lease is the latest of its chunks' (so an older worker version never takes it over).
+    submission = (
+        conn.execute(
+            sa.text(
+                f"""
+                UPDATE exact_submission
+                SET status = 'running', attempts = GREATEST(attempts, :attempts),
+                    started_at = CASE WHEN status = 'queued' THEN now() ELSE COALESCE(started_at, now()) END,
+                    lease_until = GREATEST(lease_until, now() + make_interval(secs => :lease))
+                WHERE id = :id
+                RETURNING {SUBMISSION_COLUMNS}
+                """
+            ),
+            {"id": chunk["submission_id"], "attempts": chunk["attempts"], "lease": LEASE_SECONDS},
+        )
+        .mappings()
+        .one()
+    )
+    return chunk, dict(submission)
 
 
-def extend_lease(conn: Connection, submission_id: int) -> None:
+def extend_chunk_lease(
+    conn: Connection, submission_id: int, chunk: int, *, samples_done: int, seconds: float
+) -> float | None:
+    """Keep our claim on a chunk while it is scored, recording its progress and time spent.
+
+    Returns the seconds spent on the submission's other chunks, or None when the submission is no longer being
+    scored (it failed meanwhile): the caller stops.
+    """
     conn.execute(
         sa.text(
-            "UPDATE exact_submission SET lease_until = now() + make_interval(secs => :lease) "
+            """
+            UPDATE exact_scoring_chunk
+            SET lease_until = now() + make_interval(secs => :lease), samples_done = :done, seconds = :seconds
+            WHERE submission_id = :id AND chunk = :chunk AND status = 'running'
+            """
+        ),
+        {"id": submission_id, "chunk": chunk, "lease": LEASE_SECONDS, "done": samples_done, "seconds": seconds},
+    )
+    running = conn.execute(
+        sa.text(
+            "UPDATE exact_submission SET lease_until = GREATEST(lease_until, now() + make_interval(secs => :lease)) "
             "WHERE id = :id AND status = 'running'"
         ),
         {"id": submission_id, "lease": LEASE_SECONDS},
+    ).rowcount
+    if not running:
+        return None
+    others = sa.text(
+        "SELECT COALESCE(sum(seconds), 0) FROM exact_scoring_chunk WHERE submission_id = :id AND chunk <> :chunk"
     )
+    return float(conn.execute(others, {"id": submission_id, "chunk": chunk}).scalar_one())
+
+
+def finish_chunk(
+    conn: Connection, submission_id: int, chunk: int, *, per_sample: dict[str, list[float | None]], seconds: float
+) -> tuple[int, float] | None:
+    """Store a scored chunk; returns (chunks still unfinished, seconds spent on the whole submission).
+
+    None: nothing more to do here (the chunk was finished by another worker that took over its lease, or the
+    submission is no longer being scored). The submission row stays locked to the end of the transaction, so of
+    two workers finishing the last two chunks at once exactly one sees none left and assembles the result.
+    """
+    stored = conn.execute(
+        sa.text(
+            """
+            UPDATE exact_scoring_chunk
+            SET status = 'done', per_sample = CAST(:p AS jsonb), seconds = :seconds,
+                samples_done = stop_sample - first_sample, lease_until = NULL, finished_at = now()
+            WHERE submission_id = :id AND chunk = :chunk AND status <> 'done'
+            """
+        ),
+        {"id": submission_id, "chunk": chunk, "p": json.dumps(per_sample), "seconds": seconds},
+    ).rowcount
+    if not stored:
+        return None
+    status = conn.execute(
+        sa.text("SELECT status FROM exact_submission WHERE id = :id FOR UPDATE"), {"id": submission_id}
+    ).scalar()
+    if status != "running":
+        return None
+    left, spent = conn.execute(
+        sa.text(
+            "SELECT count(*) FILTER (WHERE status <> 'done'), COALESCE(sum(seconds), 0) "
+            "FROM exact_scoring_chunk WHERE submission_id = :id"
+        ),
+        {"id": submission_id},
+    ).one()
+    return int(left), float(spent)
+
+
+def chunk_results(conn: Connection, submission_id: int) -> list[dict[str, Any]]:
+    """The finished chunks' sample ranges and per-sample values, in sample order."""
+    query = sa.text(
+        "SELECT chunk, first_sample, stop_sample, per_sample FROM exact_scoring_chunk "
+        "WHERE submission_id = :id AND status = 'done' ORDER BY first_sample"
+    )
+    return [dict(r) for r in conn.execute(query, {"id": submission_id}).mappings()]
+
+
+def scoring_progress(conn: Connection, submission_id: int) -> dict[str, Any] | None:
+    """Samples scored so far (finished chunks, and the reported progress of running ones) and the total."""
+    query = sa.text(
+        """
+        SELECT s.status, e.n_samples AS total,
+               (SELECT COALESCE(sum(CASE WHEN c.status = 'done' THEN c.stop_sample - c.first_sample
+                                         WHEN c.status = 'running' THEN c.samples_done ELSE 0 END), 0)
+                FROM exact_scoring_chunk c WHERE c.submission_id = s.id) AS done
+        FROM exact_submission s LEFT JOIN exact_evaluation e ON e.challenge_id = s.challenge_id
+        WHERE s.id = :id
+        """
+    )
+    row = conn.execute(query, {"id": submission_id}).mappings().first()
+    return dict(row) if row else None
 
 
 def finish(
@@ -154,6 +326,10 @@ def finish(
             """
         ),
         {"id": submission_id, "v": primary_value, "r": json.dumps(result), "s": score_id},
+    )
+    # The assembled result now holds the per-sample values: one copy of them is enough.
+    conn.execute(
+        sa.text("UPDATE exact_scoring_chunk SET per_sample = NULL WHERE submission_id = :id"), {"id": submission_id}
     )
 
 

@@ -17,6 +17,7 @@ from exact.intake import my_submissions, submit_attributions
 from exact.metrics import METRICS
 from exact.moderation import ACTION_LABELS, moderate
 from exact.scoring import process_submission
+from exact.scoring import progress as scoring_progress
 from exact.storage import UploadedFile
 from ui.competition import allowance_line, status_line
 from ui.feedback import user_errors
@@ -120,12 +121,24 @@ def _my_submissions(db: Database, user: User, challenge: Challenge) -> None:
     if not mine:
         return
     st.subheader("Your submissions to this challenge")
+    # Samples done of N for the ones still being scored: refreshed with this fragment, every few seconds.
+    waiting = {s.id: scoring_progress(db, user.id, s.id) for s in mine if s.status in {"queued", "running"}}
+    for s in mine:
+        if s.id in waiting:
+            done, total = waiting[s.id]
+            st.progress(
+                done / max(total, 1),
+                text=f"{done:,} of {total:,} samples scored (submitted {s.created_at:%Y-%m-%d %H:%M})",
+            )
     st.dataframe(
         pd.DataFrame(
             {
                 "result": [f"result?submission={s.id}" for s in mine],
                 "method": [s.method_name for s in mine],
                 "status": [_state(s) for s in mine],
+                "progress": [
+                    f"{waiting[s.id][0]:,} of {waiting[s.id][1]:,} samples" if s.id in waiting else "" for s in mine
+                ],
                 "score": [s.public_value for s in mine],
                 "submitted": [s.created_at for s in mine],
                 "error": [s.error or "" for s in mine],
