@@ -95,11 +95,11 @@ if evaluation is not None:
             st.json(ground_truth_statistics(db, get_private_storage(), viewer.id, challenge.challenge_id))
 
 st.subheader("Leaderboard")
-board = leaderboard(db, challenge.challenge_id)
+board = leaderboard(db, challenge.challenge_id, limit=10, charts=False)  # the top ten only
 if board.is_empty:
     st.caption("No submissions yet: be the first.")
 else:
-    leaderboard_table(board, limit=10)
+    leaderboard_table(board)
 st.page_link(
     "app_pages/leaderboard.py",
     label="Full leaderboard and charts →",

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from exact.challenges import SORT_LABELS, list_challenges
+from exact.challenges import PAGE_SIZE, SORT_LABELS, list_challenges
 from ui.runtime import get_db
 
 st.title("Challenges")
@@ -11,7 +11,14 @@ search_col, sort_col = st.columns([3, 1])
 search = search_col.text_input("Search", placeholder="title, id or description", key="challenges_search")
 sort = sort_col.selectbox("Sort by", options=list(SORT_LABELS), format_func=SORT_LABELS.get, key="challenges_sort")
 
-challenges = list_challenges(get_db(), search=search, sort=sort)
+page_key = "challenges_page"
+page_no = int(st.session_state.get(page_key, 1))
+found = list_challenges(get_db(), search=search, sort=sort, offset=(page_no - 1) * PAGE_SIZE)
+pages = max(1, -(-found.total // PAGE_SIZE))
+if page_no > pages:  # the search narrowed: back to its first page
+    st.session_state[page_key] = 1
+    st.rerun()
+challenges = found.items
 if not challenges:
     st.info("No challenge matches your search." if search else "There are no challenges yet.")
     st.stop()
@@ -26,7 +33,12 @@ table = pd.DataFrame(
         "created_at": [c.created_at for c in challenges],
     }
 )
-st.caption(f"{len(challenges)} challenge(s). Select a row to open its page.")
+if pages > 1:
+    st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key)
+first = found.offset + 1
+st.caption(
+    f"{found.total:,} challenge(s); {first:,}–{found.offset + len(challenges):,} shown. Select a row to open its page."
+)
 selection = st.dataframe(
     table,
     hide_index=True,

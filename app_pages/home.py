@@ -31,7 +31,7 @@ counts[3].metric("Registered users", totals["users"])
 latest, recent = st.columns(2)
 with latest:
     st.subheader("Latest challenges")
-    challenges = list_challenges(db, sort="newest")[:5]
+    challenges = list_challenges(db, sort="newest", limit=5).items
     if not challenges:
         st.caption("No challenges yet.")
     for challenge in challenges:

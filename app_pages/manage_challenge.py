@@ -16,6 +16,7 @@ from exact.challenges import (
     update_challenge,
 )
 from exact.competition import get_rules, publish_private_board, update_rules
+from exact.errors import NotFound
 from exact.evaluation_sets import get_evaluation
 from exact.scoring import score_waiting_baselines
 from exact.storage import UploadedFile
@@ -35,11 +36,23 @@ storage = get_storage()
 limit_mb = get_settings().max_upload_mb
 st.title("Create / edit challenge")
 
-existing = {c.challenge_id: c.title for c in list_challenges(db, sort="title")}
 NEW = ""
-options = [NEW, *existing]
 if "manage_next_pick" in st.session_state:  # set after a create: continue on the new challenge's edit form
     st.session_state.manage_pick = st.session_state.pop("manage_next_pick")
+# A page of challenges matching the search, plus the one picked or deep-linked (however old it is).
+manage_search = st.text_input("Find a challenge to edit", key="manage_search", placeholder="title, id or description")
+found = list_challenges(db, search=manage_search, sort="title")
+existing = {c.challenge_id: c.title for c in found.items}
+if found.total > len(found.items):
+    st.caption(f"{found.total:,} match; the first {len(found.items)} are listed: refine the search to find others.")
+for extra in (st.session_state.get("manage_pick"), st.query_params.get("challenge")):
+    if extra and extra not in existing:
+        try:
+            existing = {extra: get_challenge(db, extra).title, **existing}
+        except NotFound:
+            if extra == st.query_params.get("challenge"):
+                st.error(f"There is no challenge {extra!r}.")
+options = [NEW, *existing]
 if st.session_state.get("manage_pick") not in options:
     wanted = st.query_params.get("challenge", NEW)
     st.session_state.manage_pick = wanted if wanted in options else NEW

@@ -1,4 +1,4 @@
-"""SQL for api_challenge, with per-challenge statistics aggregated from api_score."""
+"""SQL for api_challenge, with per-challenge statistics read from exact_challenge_stats (db/read_models.sql)."""
 
 from __future__ import annotations
 
@@ -9,36 +9,32 @@ from sqlalchemy.engine import Connection
 
 CHALLENGE_COLUMNS = "c.id, c.challenge_id, c.title, c.description, c.created_at, c.mlmodel, c.dataset, c.xaimethod"
 
-# Whitelisted ORDER BY clauses; the UI picks a key, never SQL.
+# Whitelisted ORDER BY clauses; the UI picks a key, never SQL. Every one ends in a unique key so pages never
+# overlap or skip rows.
 SORTS = {
     "newest": "c.created_at DESC, c.id DESC",
     "oldest": "c.created_at ASC, c.id ASC",
-    "participants": "participants DESC, c.created_at DESC",
-    "submissions": "submissions DESC, c.created_at DESC",
-    "best_score": "best_score DESC NULLS LAST, c.created_at DESC",
+    "participants": "participants DESC, c.created_at DESC, c.id DESC",
+    "submissions": "submissions DESC, c.created_at DESC, c.id DESC",
+    "best_score": "best_score DESC NULLS LAST, c.created_at DESC, c.id DESC",
     "title": "lower(c.title) ASC, c.id ASC",
 }
 
-# Best score in the challenge's direction (exact_competition; higher is better without a row), leaving out
-# hidden, disqualified and withdrawn scores.
+# Statistics from the read model exact_challenge_stats (maintained by triggers, moderated scores left out); the
+# best score in the challenge's direction (exact_competition; higher is better without a row).
 _STATS_JOIN = """
 LEFT JOIN exact_competition comp ON comp.challenge_id = c.challenge_id
-LEFT JOIN (
-    SELECT challenge_id,
-           count(DISTINCT username) AS participants,
-           count(*) AS submissions,
-           max(score) FILTER (WHERE NOT moderated) AS highest,
-           min(score) FILTER (WHERE NOT moderated) AS lowest,
-           max(created_at) AS last_submission_at
-    FROM (
-        SELECT a.challenge_id, a.username, a.score, a.created_at,
-               EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = a.id) AS moderated
-        FROM api_score a
-    ) rows
-    GROUP BY challenge_id
-) s ON s.challenge_id = c.challenge_id
+LEFT JOIN exact_challenge_stats s ON s.challenge_id = c.challenge_id
 """
-_BEST_SCORE = "CASE WHEN comp.higher_is_better IS FALSE THEN s.lowest ELSE s.highest END"
+_STATS_COLUMNS = """
+COALESCE(s.participants, 0) AS participants,
+COALESCE(s.submissions, 0) AS submissions,
+CASE WHEN comp.higher_is_better IS FALSE THEN s.lowest ELSE s.highest END AS best_score,
+s.last_submission_at
+"""
+_SEARCH = """
+(:search = '' OR c.title ILIKE :pattern OR c.challenge_id ILIKE :pattern OR c.description ILIKE :pattern)
+"""
 
 
 def _like_pattern(text: str) -> str:
@@ -47,34 +43,32 @@ def _like_pattern(text: str) -> str:
 
 
 def list_with_stats(
-    conn: Connection, *, search: str = "", sort: str = "newest", limit: int = 500
+    conn: Connection, *, search: str = "", sort: str = "newest", limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    order_by = SORTS[sort]
+    """One page of challenges with their statistics."""
     query = sa.text(
         f"""
-        SELECT {CHALLENGE_COLUMNS},
-               COALESCE(s.participants, 0) AS participants,
-               COALESCE(s.submissions, 0) AS submissions,
-               {_BEST_SCORE} AS best_score, s.last_submission_at
+        SELECT {CHALLENGE_COLUMNS}, {_STATS_COLUMNS}
         FROM api_challenge c
         {_STATS_JOIN}
-        WHERE (:search = '' OR c.title ILIKE :pattern OR c.challenge_id ILIKE :pattern
-               OR c.description ILIKE :pattern)
-        ORDER BY {order_by}
-        LIMIT :limit
+        WHERE {_SEARCH}
+        ORDER BY {SORTS[sort]}
+        LIMIT :limit OFFSET :offset
         """
     )
-    rows = conn.execute(query, {"search": search, "pattern": _like_pattern(search), "limit": limit}).mappings()
-    return [dict(row) for row in rows]
+    params = {"search": search, "pattern": _like_pattern(search), "limit": limit, "offset": offset}
+    return [dict(row) for row in conn.execute(query, params).mappings()]
+
+
+def count_matching(conn: Connection, *, search: str = "") -> int:
+    query = sa.text(f"SELECT count(*) FROM api_challenge c WHERE {_SEARCH}")
+    return conn.execute(query, {"search": search, "pattern": _like_pattern(search)}).scalar_one()
 
 
 def get(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
     query = sa.text(
         f"""
-        SELECT {CHALLENGE_COLUMNS},
-               COALESCE(s.participants, 0) AS participants,
-               COALESCE(s.submissions, 0) AS submissions,
-               {_BEST_SCORE} AS best_score, s.last_submission_at
+        SELECT {CHALLENGE_COLUMNS}, {_STATS_COLUMNS}
         FROM api_challenge c
         {_STATS_JOIN}
         WHERE c.challenge_id = :challenge_id
@@ -162,6 +156,13 @@ def delete_everything(conn: Connection, challenge_id: str) -> dict[str, int]:
     conn.execute(
         sa.text(
             "DELETE FROM exact_submission_summary WHERE submission_id IN "
+            "(SELECT id FROM exact_submission WHERE challenge_id = :c)"
+        ),
+        {"c": challenge_id},
+    )
+    conn.execute(
+        sa.text(
+            "DELETE FROM exact_scoring_chunk WHERE submission_id IN "
             "(SELECT id FROM exact_submission WHERE challenge_id = :c)"
         ),
         {"c": challenge_id},

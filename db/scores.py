@@ -1,7 +1,8 @@
-"""SQL for api_score: inserts, and rankings computed by PostgreSQL (never by loading every row)."""
+"""SQL for api_score: inserts, and rankings read from the read models (db/read_models.sql), one page at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,18 +14,6 @@ _RANKED_ROWS = """
 api_score s WHERE s.challenge_id = :challenge_id
 AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
 """
-
-
-def _order(higher_is_better: bool) -> str:
-    return "DESC" if higher_is_better else "ASC"
-
-
-def _best_per_user(order: str) -> str:
-    """One row per user: their best score, the earliest submission reaching it breaking ties."""
-    return f"""
-    SELECT DISTINCT ON (username) id, username, score, created_at FROM {_RANKED_ROWS}
-    ORDER BY username, score {order}, created_at ASC, id ASC
-    """
 
 
 def insert(
@@ -68,89 +57,193 @@ def score_for_request_key(conn: Connection, request_key: str) -> int | None:
     return conn.execute(query, {"k": request_key}).scalar_one_or_none()
 
 
-def best_per_user(
-    conn: Connection, challenge_id: str, *, limit: int | None = None, higher_is_better: bool = True
-) -> list[dict[str, Any]]:
-    """Ranked best scores: ties share a rank (RANK), listed earlier submission first."""
-    order = _order(higher_is_better)
-    query = sa.text(
-        f"""
-        WITH best AS ({_best_per_user(order)}),
-        counts AS (SELECT username, count(*) AS submissions FROM {_RANKED_ROWS} GROUP BY username)
-        SELECT RANK() OVER (ORDER BY b.score {order}) AS rank,
-               b.username, b.score, b.created_at, b.id AS score_id, c.submissions
-        FROM best b JOIN counts c USING (username)
-        ORDER BY b.score {order}, b.created_at ASC, b.id ASC
-        LIMIT :limit
-        """
-    )
-    rows = conn.execute(query, {"challenge_id": challenge_id, "limit": limit}).mappings()
-    return [dict(r) for r in rows]
+def _direction(higher_is_better: bool) -> dict[str, str]:
+    """Columns and comparisons of exact_score_best in one ranking direction (indexes exist for both)."""
+    if higher_is_better:
+        return {"score": "best_high", "id": "best_high_id", "at": "best_high_at", "order": "DESC", "better": ">"}
+    return {"score": "best_low", "id": "best_low_id", "at": "best_low_at", "order": "ASC", "better": "<"}
 
 
-def all_ranked(
-    conn: Connection, challenge_id: str, *, limit: int | None = None, higher_is_better: bool = True
+def board_sizes(conn: Connection, challenge_id: str) -> dict[str, int]:
+    """Ranked users and ranked submissions of a challenge (exact_challenge_stats)."""
+    query = sa.text("SELECT participants, submissions FROM exact_challenge_stats WHERE challenge_id = :c")
+    row = conn.execute(query, {"c": challenge_id}).mappings().first()
+    return (
+        {"participants": row["participants"], "submissions": row["submissions"]}
+        if row
+        else {
+            "participants": 0,
+            "submissions": 0,
+        }
+    )
+
+
+def _ranked_page(rows: list[dict[str, Any]], offset: int, better_than_first: int) -> list[dict[str, Any]]:
+    """RANK across page boundaries: a row's rank is 1 + the number of strictly better rows. Rows sharing the
+    page's first score may continue a tie from the previous page (``better_than_first`` counts what beats it);
+    for any other row every row before the page is strictly better."""
+    for position, row in enumerate(rows):
+        if row["score"] == rows[0]["score"]:
+            row["rank"] = better_than_first + 1
+        elif row["score"] == rows[position - 1]["score"]:
+            row["rank"] = rows[position - 1]["rank"]
+        else:
+            row["rank"] = offset + position + 1
+    return rows
+
+
+def best_page(
+    conn: Connection, challenge_id: str, *, higher_is_better: bool = True, limit: int = 50, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Every submission, ranked among all submissions the same way."""
-    order = _order(higher_is_better)
+    """One page of each user's best score, ranked (ties listed earlier submission first), from exact_score_best."""
+    d = _direction(higher_is_better)
     query = sa.text(
         f"""
-        SELECT RANK() OVER (ORDER BY score {order}) AS rank, username, score, created_at, id AS score_id
-        FROM {_RANKED_ROWS}
-        ORDER BY score {order}, created_at ASC, id ASC
-        LIMIT :limit
+        SELECT username, {d["score"]} AS score, {d["at"]} AS created_at, submissions, {d["id"]} AS score_id
+        FROM exact_score_best WHERE challenge_id = :c
+        ORDER BY {d["score"]} {d["order"]}, {d["at"]}, {d["id"]}
+        LIMIT :limit OFFSET :offset
         """
     )
-    return [dict(r) for r in conn.execute(query, {"challenge_id": challenge_id, "limit": limit}).mappings()]
+    rows = [dict(r) for r in conn.execute(query, {"c": challenge_id, "limit": limit, "offset": offset}).mappings()]
+    if not rows:
+        return []
+    better = 0
+    if offset:
+        count = sa.text(
+            f"SELECT count(*) FROM exact_score_best WHERE challenge_id = :c AND {d['score']} {d['better']} :s"
+        )
+        better = conn.execute(count, {"c": challenge_id, "s": rows[0]["score"]}).scalar_one()
+    return _ranked_page(rows, offset, better)
+
+
+def all_page(
+    conn: Connection, challenge_id: str, *, higher_is_better: bool = True, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    """One page of every ranked submission, ranked the same way, over api_score's direction index."""
+    order, better = ("DESC", ">") if higher_is_better else ("ASC", "<")
+    query = sa.text(
+        f"""
+        SELECT s.username, s.score, s.created_at, s.id AS score_id FROM {_RANKED_ROWS}
+        ORDER BY s.score {order}, s.created_at, s.id
+        LIMIT :limit OFFSET :offset
+        """
+    )
+    params = {"challenge_id": challenge_id, "limit": limit, "offset": offset}
+    rows = [dict(r) for r in conn.execute(query, params).mappings()]
+    if not rows:
+        return []
+    count = 0
+    if offset:
+        query = sa.text(f"SELECT count(*) FROM {_RANKED_ROWS} AND s.score {better} :s")
+        count = conn.execute(query, {"challenge_id": challenge_id, "s": rows[0]["score"]}).scalar_one()
+    return _ranked_page(rows, offset, count)
+
+
+def best_position(conn: Connection, challenge_id: str, username: str, *, higher_is_better: bool = True) -> int | None:
+    """0-based position of the user's row in the best-per-user listing (None: not ranked)."""
+    d = _direction(higher_is_better)
+    query = sa.text(
+        f"""
+        SELECT (SELECT count(*) FROM exact_score_best o
+                WHERE o.challenge_id = b.challenge_id
+                  AND (o.{d["score"]} {d["better"]} b.{d["score"]}
+                       OR (o.{d["score"]} = b.{d["score"]}
+                           AND (o.{d["at"]}, o.{d["id"]}) < (b.{d["at"]}, b.{d["id"]}))))
+        FROM exact_score_best b WHERE b.challenge_id = :c AND b.username = :u
+        """
+    )
+    return conn.execute(query, {"c": challenge_id, "u": username}).scalar_one_or_none()
+
+
+def all_position(conn: Connection, challenge_id: str, username: str, *, higher_is_better: bool = True) -> int | None:
+    """0-based position of the user's best submission in the all-submissions listing (None: not ranked)."""
+    d = _direction(higher_is_better)
+    query = sa.text(
+        f"""
+        SELECT (SELECT count(*) FROM {_RANKED_ROWS}
+                AND (s.score {d["better"]} b.{d["score"]}
+                     OR (s.score = b.{d["score"]} AND (s.created_at, s.id) < (b.{d["at"]}, b.{d["id"]}))))
+        FROM exact_score_best b WHERE b.challenge_id = :challenge_id AND b.username = :u
+        """
+    )
+    return conn.execute(query, {"challenge_id": challenge_id, "u": username}).scalar_one_or_none()
+
+
+def iter_ranking(
+    conn: Connection, challenge_id: str, *, show_all: bool, higher_is_better: bool = True, chunk: int = 5000
+) -> Iterator[list[dict[str, Any]]]:
+    """The whole ranking in chunks from a server-side cursor (the CSV): never all rows in memory at once."""
+    if show_all:
+        order = "DESC" if higher_is_better else "ASC"
+        query = sa.text(
+            f"""
+            SELECT RANK() OVER (ORDER BY s.score {order}) AS rank, s.username, s.score, s.created_at,
+                   s.id AS score_id
+            FROM {_RANKED_ROWS} ORDER BY s.score {order}, s.created_at, s.id
+            """
+        )
+    else:
+        d = _direction(higher_is_better)
+        query = sa.text(
+            f"""
+            SELECT RANK() OVER (ORDER BY {d["score"]} {d["order"]}) AS rank, username, {d["score"]} AS score,
+                   {d["at"]} AS created_at, submissions, {d["id"]} AS score_id
+            FROM exact_score_best WHERE challenge_id = :challenge_id
+            ORDER BY {d["score"]} {d["order"]}, {d["at"]}, {d["id"]}
+            """
+        )
+    result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query, {"challenge_id": challenge_id})
+    for part in result.mappings().partitions():
+        yield [dict(r) for r in part]
 
 
 def user_standing(
     conn: Connection, challenge_id: str, username: str, *, higher_is_better: bool = True
 ) -> dict[str, Any] | None:
     """The user's rank among best-per-user scores, their best score and the number of ranked users."""
-    order = _order(higher_is_better)
+    d = _direction(higher_is_better)
     query = sa.text(
         f"""
-        WITH best AS ({_best_per_user(order)}),
-        ranked AS (SELECT username, score, RANK() OVER (ORDER BY score {order}) AS rank FROM best)
-        SELECT rank, score AS best_score, (SELECT count(*) FROM best) AS ranked_users
-        FROM ranked WHERE username = :username
+        SELECT 1 + (SELECT count(*) FROM exact_score_best o
+                    WHERE o.challenge_id = b.challenge_id AND o.{d["score"]} {d["better"]} b.{d["score"]}) AS rank,
+               b.{d["score"]} AS best_score,
+               (SELECT participants FROM exact_challenge_stats s WHERE s.challenge_id = b.challenge_id)
+                   AS ranked_users
+        FROM exact_score_best b WHERE b.challenge_id = :c AND b.username = :u
         """
     )
-    row = conn.execute(query, {"challenge_id": challenge_id, "username": username}).mappings().first()
+    row = conn.execute(query, {"c": challenge_id, "u": username}).mappings().first()
     return dict(row) if row else None
 
 
 def record_progression(conn: Connection, challenge_id: str, *, higher_is_better: bool = True) -> list[dict[str, Any]]:
-    """The submissions that improved the challenge's best score, in time order (a step line, not every row)."""
-    best, better = ("max", ">") if higher_is_better else ("min", "<")
+    """The submissions that improved the challenge's best score, in time order, from exact_score_record (a row
+    only for each improvement, so bounded by the number of records, not of submissions)."""
     query = sa.text(
-        f"""
-        WITH running AS (
-            SELECT username, score, created_at, id,
-                   {best}(score) OVER (ORDER BY created_at, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                       AS previous_best
-            FROM {_RANKED_ROWS}
-        )
-        SELECT created_at, score AS best_score, username
-        FROM running
-        WHERE previous_best IS NULL OR score {better} previous_best
-        ORDER BY created_at, id
+        """
+        SELECT created_at, score AS best_score, username FROM exact_score_record
+        WHERE challenge_id = :c AND higher_is_better = :h
+        ORDER BY created_at, score_id
         """
     )
-    return [dict(r) for r in conn.execute(query, {"challenge_id": challenge_id}).mappings()]
+    return [dict(r) for r in conn.execute(query, {"c": challenge_id, "h": higher_is_better}).mappings()]
 
 
-def histogram(conn: Connection, challenge_id: str, *, bins: int = 30) -> list[dict[str, Any]]:
-    """Counts of all submitted scores in equal-width bins between the lowest and highest score."""
+def histogram(
+    conn: Connection, challenge_id: str, *, bins: int = 30, higher_is_better: bool = True
+) -> list[dict[str, Any]]:
+    """Counts of the participants' best scores in equal-width bins between the lowest and highest (bounded by
+    the number of participants, read from exact_score_best)."""
+    column = _direction(higher_is_better)["score"]
     query = sa.text(
         f"""
-        WITH ranked_rows AS (SELECT s.score FROM {_RANKED_ROWS}),
-        bounds AS (SELECT min(score) AS lo, max(score) AS hi FROM ranked_rows),
+        WITH bests AS (SELECT {column} AS score FROM exact_score_best WHERE challenge_id = :challenge_id),
+        bounds AS (SELECT min(score) AS lo, max(score) AS hi FROM bests),
         binned AS (
             SELECT CASE WHEN b.hi = b.lo THEN 1
                         ELSE LEAST(width_bucket(r.score, b.lo, b.hi, :bins), :bins) END AS bucket
-            FROM ranked_rows r CROSS JOIN bounds b
+            FROM bests r CROSS JOIN bounds b
         )
         SELECT bucket, count(*) AS count,
                (SELECT lo FROM bounds) AS lo, (SELECT hi FROM bounds) AS hi
@@ -174,11 +267,12 @@ def recent(conn: Connection, *, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def totals(conn: Connection) -> dict[str, int]:
+    """Site counts from the read models: ranked submissions and distinct participants over all challenges."""
     query = sa.text(
         """
         SELECT (SELECT count(*) FROM api_challenge) AS challenges,
-               (SELECT count(*) FROM api_score) AS submissions,
-               (SELECT count(DISTINCT username) FROM api_score) AS participants,
+               (SELECT COALESCE(sum(submissions), 0) FROM exact_challenge_stats) AS submissions,
+               (SELECT count(*) FROM exact_participant) AS participants,
                (SELECT count(*) FROM auth_user WHERE is_active) AS users
         """
     )

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 CHALLENGE_ID_MAX_LENGTH = 50
 TITLE_MAX_LENGTH = 100
 DESCRIPTION_MAX_LENGTH = 50_000
+DELETE_TIMEOUT_MS = 120_000
 
 # File kinds: form label, column, folder name, accepted extensions. Files are only ever offered for download.
 FILE_KINDS: dict[str, tuple[str, str, frozenset[str]]] = {
@@ -92,14 +93,43 @@ class ChallengeForm:
     challenge_id: str = ""  # blank: generated from the title
 
 
-def list_challenges(db: Database, *, search: str = "", sort: str = "newest") -> list[Challenge]:
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ChallengePage:
+    """One page of a challenge listing and how many challenges match in all (page through with offset)."""
+
+    items: list[Challenge]
+    total: int
+    limit: int
+    offset: int
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def list_challenges(
+    db: Database, *, search: str = "", sort: str = "newest", limit: int = PAGE_SIZE, offset: int = 0
+) -> ChallengePage:
+    """A page of challenges matching ``search`` (title, id or description), in one of SORT_LABELS' orders."""
     if sort not in challenges_sql.SORTS:
         raise ValidationError(f"Unknown sort order {sort!r}.")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(f"A page holds 1 to {MAX_PAGE_SIZE} challenges.")
+    if not isinstance(offset, int) or offset < 0:
+        raise ValidationError("The page offset must be a whole number, 0 or more.")
     search = (search or "").strip()[:200]
     if "\x00" in search:  # no stored text can contain NUL (PostgreSQL refuses it), so nothing matches
-        return []
+        return ChallengePage(items=[], total=0, limit=limit, offset=offset)
     with db.connect() as conn:
-        return [Challenge.from_row(r) for r in challenges_sql.list_with_stats(conn, search=search, sort=sort)]
+        rows = challenges_sql.list_with_stats(conn, search=search, sort=sort, limit=limit, offset=offset)
+        total = challenges_sql.count_matching(conn, search=search)
+    return ChallengePage(items=[Challenge.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def get_challenge(db: Database, challenge_id: str) -> Challenge:
@@ -301,7 +331,9 @@ def delete_challenge(
     """Delete a challenge with its scores, submissions and files. The organiser must type its id to confirm."""
     if confirmation.strip() != challenge_id:
         raise ValidationError("Type the challenge id exactly to confirm the deletion.")
-    with db.transaction() as conn:
+    # Removing a large challenge touches every score row and its read models (300,000 rows: ~7 s), more than
+    # a page's statement limit allows; it is a rare organiser action, so it gets a longer bound of its own.
+    with db.transaction(statement_timeout_ms=DELETE_TIMEOUT_MS) as conn:
         _require_organiser(conn, actor_id, "delete a challenge")
         if challenges_sql.lock(conn, challenge_id) is None:
             raise NotFound(f"There is no challenge {challenge_id!r}.")

@@ -7,6 +7,9 @@ final submissions) once it has ended and the final board is revealed.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -24,7 +27,8 @@ from exact.evaluation_sets import BASELINES
 from exact.permissions import rounded
 from exact.validation import clean_score
 
-LEADERBOARD_LIMIT = 1000  # rows shown; the ranking itself always covers every submission
+PAGE_SIZE = 50  # rows of a leaderboard page; every row is reachable by paging and in the CSV
+MAX_PAGE_SIZE = 1000
 REQUEST_KEY_MAX_LENGTH = 100
 Board = Literal["public", "private"]
 
@@ -93,9 +97,9 @@ def submit_score(
 class Leaderboard:
     challenge_id: str
     show_all: bool
-    table: pd.DataFrame  # rank, username, score, created_at[, submissions], score_id[, submission_id, method, ...]
-    progression: pd.DataFrame  # created_at, best_score, username
-    histogram: pd.DataFrame  # bin_start, bin_end, count
+    table: pd.DataFrame  # one page: rank, username, score, created_at[, submissions], score_id[, submission_id, ...]
+    progression: pd.DataFrame  # created_at, best_score, username (empty when charts were not asked for)
+    histogram: pd.DataFrame  # bin_start, bin_end, count (participants' best scores; empty without charts)
     rules: Rules
     board: Board = "public"  # which part ranks this table (ground-truth challenges)
     # Ground-truth challenges only: baseline rows (submission_id, method, status, score, vs_random, metric means)
@@ -104,10 +108,22 @@ class Leaderboard:
     primary_metric: str | None = None
     shown_metrics: tuple[str, ...] = ()
     final_available: bool = False  # the private board is revealed (a viewer may switch to it)
+    total: int = 0  # rows of the whole ranking (users, or submissions with show_all)
+    offset: int = 0  # position of the table's first row in the whole ranking
+    limit: int = PAGE_SIZE
 
     @property
     def is_empty(self) -> bool:
-        return self.table.empty
+        return self.total == 0 and self.table.empty
+
+    @property
+    def page(self) -> int:
+        """0-based page number of this table."""
+        return self.offset // self.limit
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
 
 
 def _histogram_frame(rows: list[dict], bins: int) -> pd.DataFrame:
@@ -122,64 +138,125 @@ def _histogram_frame(rows: list[dict], bins: int) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+_PROGRESSION_COLUMNS = ["created_at", "best_score", "username"]
+
+
+def _score_columns(show_all: bool) -> list[str]:
+    if show_all:
+        return ["rank", "username", "score", "created_at", "score_id"]
+    return ["rank", "username", "score", "created_at", "submissions", "score_id"]
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(f"A leaderboard page holds 1 to {MAX_PAGE_SIZE} rows.")
+    if not isinstance(offset, int) or offset < 0:
+        raise ValidationError("The page offset must be a whole number, 0 or more.")
+
+
+def _open_board(conn, challenge_id: str):
+    if not challenges_sql.exists(conn, challenge_id or ""):
+        raise NotFound(f"There is no challenge {challenge_id!r}.")
+    return rules_in(conn, challenge_id), evaluations_sql.get_evaluation(conn, challenge_id)
+
+
 def leaderboard(
-    db: Database, challenge_id: str, *, show_all: bool = False, bins: int = 30, board: Board | None = None
+    db: Database,
+    challenge_id: str,
+    *,
+    show_all: bool = False,
+    bins: int = 30,
+    board: Board | None = None,
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+    charts: bool = True,
 ) -> Leaderboard:
-    """The ranking shown to everyone. ``board`` None: the final (private) one once revealed, else the public one."""
+    """One page (``limit`` rows from ``offset``) of the ranking shown to everyone, with ``total`` rows in all.
+
+    ``board`` None: the final (private) one once revealed, else the public one. ``charts`` False leaves out the
+    over-time and distribution data (the challenge page shows only the top rows). Score-only challenges read the
+    read models (db/read_models.sql): a constant number of index-bounded queries whatever the number of rows.
+    """
+    _check_page(limit, offset)
     with db.connect() as conn:
-        if not challenges_sql.exists(conn, challenge_id or ""):
-            raise NotFound(f"There is no challenge {challenge_id!r}.")
-        rules = rules_in(conn, challenge_id)
-        evaluation = evaluations_sql.get_evaluation(conn, challenge_id)
+        rules, evaluation = _open_board(conn, challenge_id)
         if evaluation is not None:
-            return _ground_truth_board(conn, rules, evaluation, show_all=show_all, bins=bins, board=board)
+            return _ground_truth_board(
+                conn, rules, evaluation, show_all=show_all, bins=bins, board=board, limit=limit, offset=offset,
+                charts=charts,
+            )  # fmt: skip
         order = {"higher_is_better": rules.higher_is_better}
+        sizes = scores_sql.board_sizes(conn, challenge_id)
         if show_all:
-            rows = scores_sql.all_ranked(conn, challenge_id, limit=LEADERBOARD_LIMIT, **order)
-            columns = ["rank", "username", "score", "created_at", "score_id"]
+            rows = scores_sql.all_page(conn, challenge_id, limit=limit, offset=offset, **order)
+            total = sizes["submissions"]
         else:
-            rows = scores_sql.best_per_user(conn, challenge_id, limit=LEADERBOARD_LIMIT, **order)
-            columns = ["rank", "username", "score", "created_at", "submissions", "score_id"]
-        progression = scores_sql.record_progression(conn, challenge_id, **order)
-        histogram = scores_sql.histogram(conn, challenge_id, bins=bins)
+            rows = scores_sql.best_page(conn, challenge_id, limit=limit, offset=offset, **order)
+            total = sizes["participants"]
+        progression = scores_sql.record_progression(conn, challenge_id, **order) if charts else []
+        histogram = scores_sql.histogram(conn, challenge_id, bins=bins, **order) if charts else []
     return Leaderboard(
         challenge_id=challenge_id,
         show_all=show_all,
-        table=pd.DataFrame.from_records(rows, columns=columns),
-        progression=pd.DataFrame.from_records(progression, columns=["created_at", "best_score", "username"]),
+        table=pd.DataFrame.from_records(rows, columns=_score_columns(show_all)),
+        progression=pd.DataFrame.from_records(progression, columns=_PROGRESSION_COLUMNS),
         histogram=_histogram_frame(histogram, bins),
         rules=rules,
+        total=total,
+        offset=offset,
+        limit=limit,
     )
+
+
+def leaderboard_position(
+    db: Database, challenge_id: str, username: str, *, show_all: bool = False, board: Board | None = None
+) -> int | None:
+    """0-based position of the user's (best) row in the ranking ("jump to my row"); None if they are not ranked."""
+    with db.connect() as conn:
+        rules, evaluation = _open_board(conn, challenge_id)
+        if evaluation is None:
+            position = scores_sql.best_position(conn, challenge_id, username, higher_is_better=rules.higher_is_better)
+            if position is None or not show_all:
+                return position
+            return scores_sql.all_position(conn, challenge_id, username, higher_is_better=rules.higher_is_better)
+        rows = _ground_truth_rows(conn, rules, show_all=show_all, board=board)[1]
+    return next((i for i, r in enumerate(rows) if r["username"] == username), None)
 
 
 def _means(metrics_json: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, float | None]:
     return {name: rounded(((metrics_json or {}).get(name) or {}).get("mean")) for name in names}
 
 
-def _ground_truth_board(
-    conn, rules: Rules, evaluation: dict[str, Any], *, show_all: bool, bins: int, board: Board | None
-) -> Leaderboard:
-    """Method names, the shown metrics and each score relative to the random baseline, on the chosen part."""
+def _chosen_board(rules: Rules, board: Board | None) -> Board:
     revealed = rules.private_revealed()
     if board is None:
         board = "private" if revealed else "public"
     if board == "private" and not revealed:
         raise ValidationError("The final leaderboard is revealed when the challenge has ended.")
-    cid = rules.challenge_id
-    shown = tuple(evaluation["shown_metrics"] or ())
-    rows = evaluations_sql.ranked_submissions(
-        conn, cid, split=board, best_per_user=not show_all, finals_only=board == "private", limit=LEADERBOARD_LIMIT
-    )
-    progression = evaluations_sql.board_progression(conn, cid, split=board)
-    histogram = evaluations_sql.board_histogram(conn, cid, split=board, bins=bins)
-    baseline_rows = evaluations_sql.baselines(conn, cid, split=board)
-    random_row = next((b for b in baseline_rows if b["method_name"] == BASELINES["random"]), None)
-    random_score = random_row["value"] if random_row and random_row["status"] == "done" else None
+    return board
 
+
+def _ground_truth_rows(conn, rules: Rules, *, show_all: bool, board: Board | None) -> tuple[Board, list[dict]]:
+    # Ground-truth boards are ranked by db/evaluations.py over stored summaries (one row per scored submission,
+    # far fewer than api_score rows); it ranks the whole board, which is paged here.
+    board = _chosen_board(rules, board)
+    rows = evaluations_sql.ranked_submissions(
+        conn, rules.challenge_id, split=board, best_per_user=not show_all, finals_only=board == "private",
+        limit=None,
+    )  # fmt: skip
+    return board, rows
+
+
+def _ground_truth_columns(shown: tuple[str, ...], show_all: bool) -> list[str]:
+    columns = ["rank", "username", "method", "score", "vs_random", *shown, "created_at"]
+    return columns + ([] if show_all else ["submissions"]) + ["score_id", "submission_id"]
+
+
+def _ground_truth_records(rows, shown, show_all: bool, random_score: float | None) -> list[dict[str, Any]]:
     def versus_random(value: float | None) -> float | None:
         return None if value is None or random_score is None else rounded(value - random_score)
 
-    records = [
+    return [
         {
             "rank": r["rank"],
             "username": r["username"],
@@ -194,8 +271,26 @@ def _ground_truth_board(
         }
         for r in rows
     ]
-    columns = ["rank", "username", "method", "score", "vs_random", *shown, "created_at"]
-    columns += ([] if show_all else ["submissions"]) + ["score_id", "submission_id"]
+
+
+def _random_score(baseline_rows) -> float | None:
+    random_row = next((b for b in baseline_rows if b["method_name"] == BASELINES["random"]), None)
+    return random_row["value"] if random_row and random_row["status"] == "done" else None
+
+
+def _ground_truth_board(
+    conn, rules: Rules, evaluation: dict[str, Any], *, show_all: bool, bins: int, board: Board | None,
+    limit: int, offset: int, charts: bool,
+) -> Leaderboard:  # fmt: skip
+    """Method names, the shown metrics and each score relative to the random baseline, on the chosen part."""
+    board, rows = _ground_truth_rows(conn, rules, show_all=show_all, board=board)
+    cid = rules.challenge_id
+    shown = tuple(evaluation["shown_metrics"] or ())
+    progression = evaluations_sql.board_progression(conn, cid, split=board) if charts else []
+    histogram = evaluations_sql.board_histogram(conn, cid, split=board, bins=bins) if charts else []
+    baseline_rows = evaluations_sql.baselines(conn, cid, split=board)
+    random_score = _random_score(baseline_rows)
+    records = _ground_truth_records(rows[offset : offset + limit], shown, show_all, random_score)
     baselines = pd.DataFrame.from_records(
         [
             {
@@ -203,7 +298,7 @@ def _ground_truth_board(
                 "method": b["method_name"],
                 "status": b["status"],
                 "score": b["value"],
-                "vs_random": versus_random(b["value"]),
+                "vs_random": None if b["value"] is None or random_score is None else rounded(b["value"] - random_score),
                 **_means(b["metrics"], shown),
             }
             for b in baseline_rows
@@ -213,29 +308,64 @@ def _ground_truth_board(
     return Leaderboard(
         challenge_id=cid,
         show_all=show_all,
-        table=pd.DataFrame.from_records(records, columns=columns),
-        progression=pd.DataFrame.from_records(progression, columns=["created_at", "best_score", "username"]),
+        table=pd.DataFrame.from_records(records, columns=_ground_truth_columns(shown, show_all)),
+        progression=pd.DataFrame.from_records(progression, columns=_PROGRESSION_COLUMNS),
         histogram=_histogram_frame(histogram, bins),
         rules=rules,
         board=board,
         baselines=baselines,
         primary_metric=evaluation["primary_metric"],
         shown_metrics=shown,
-        final_available=revealed,
+        final_available=rules.private_revealed(),
+        total=len(rows),
+        offset=offset,
+        limit=limit,
     )
 
 
-def leaderboard_csv(board: Leaderboard) -> bytes:
-    """CSV of what the table shows (internal ids left out)."""
-    table = board.table.drop(columns=["score_id", "submission_id"], errors="ignore").copy()
-    # Spreadsheets run text cells starting with = + - @ (or tab/CR) as formulas: usernames and method names may.
-    for column in table.columns:
-        if table[column].dtype == object:
-            table[column] = table[column].map(_defuse_formula)
-    return table.to_csv(index=False).encode("utf-8")
+def iter_leaderboard_csv(
+    db: Database, challenge_id: str, *, show_all: bool = False, board: Board | None = None
+) -> Iterator[bytes]:
+    """The whole ranking as CSV, chunk by chunk from a server-side cursor (internal ids left out)."""
+    with db.connect() as conn:
+        rules, evaluation = _open_board(conn, challenge_id)
+        if evaluation is None:
+            columns = [c for c in _score_columns(show_all) if c != "score_id"]
+            chunks = scores_sql.iter_ranking(
+                conn, challenge_id, show_all=show_all, higher_is_better=rules.higher_is_better
+            )
+        else:
+            board, rows = _ground_truth_rows(conn, rules, show_all=show_all, board=board)
+            shown = tuple(evaluation["shown_metrics"] or ())
+            random_score = _random_score(evaluations_sql.baselines(conn, challenge_id, split=board))
+            columns = [c for c in _ground_truth_columns(shown, show_all) if c not in ("score_id", "submission_id")]
+            chunks = iter([_ground_truth_records(rows, shown, show_all, random_score)])
+        yield _csv_lines([columns])
+        for chunk in chunks:
+            yield _csv_lines([[_csv_cell(row.get(c)) for c in columns] for row in chunk])
+
+
+def leaderboard_csv(db: Database, board: Leaderboard) -> bytes:
+    """CSV of the whole ranking the board's table pages through (every row, not just the page shown)."""
+    return b"".join(iter_leaderboard_csv(db, board.challenge_id, show_all=board.show_all, board=board.board))
+
+
+def _csv_lines(rows: list[list[object]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return _defuse_formula(value)
 
 
 def _defuse_formula(value: object) -> object:
+    # Spreadsheets run text cells starting with = + - @ (or tab/CR) as formulas: usernames and method names may.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

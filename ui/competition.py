@@ -13,7 +13,7 @@ from exact.accounts import User
 from exact.competition import DEFAULT_DAILY_LIMIT, MAX_FINAL_COUNT, Allowance, Rules, countdown
 from exact.errors import ValidationError
 from exact.moderation import ACTION_LABELS, moderate, moderated, restore
-from exact.scores import leaderboard
+from exact.scores import PAGE_SIZE, leaderboard
 from ui.feedback import user_errors
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -140,11 +140,22 @@ def allowance_line(allowance: Allowance) -> str:
 
 def moderation_section(db: Database, user: User, challenge_id: str) -> None:
     """For the challenge's organisers: hide, disqualify or restore a ranked submission, with a reason."""
-    board = leaderboard(db, challenge_id, show_all=True, board="public")
+    page_key = f"moderate_page_{challenge_id}"
+    page_no = int(st.session_state.get(page_key, 1))
+    board = leaderboard(db, challenge_id, show_all=True, board="public", offset=(page_no - 1) * PAGE_SIZE, charts=False)
     st.subheader("Moderation")
-    if board.table.empty:
+    if board.is_empty:
         st.caption("No ranked submissions yet.")
         return
+    if page_no > board.pages:  # submissions were taken off since the page was chosen
+        st.session_state[page_key] = page_no = board.pages
+        board = leaderboard(
+            db, challenge_id, show_all=True, board="public", offset=(page_no - 1) * PAGE_SIZE, charts=False
+        )
+    if board.pages > 1:
+        st.number_input(
+            f"Ranked submissions, page (of {board.pages:,})", min_value=1, max_value=board.pages, key=page_key
+        )
     rows = board.table
     options = [int(s) for s in rows["score_id"] if pd.notna(s)]
     by_score = {int(r["score_id"]): r for _, r in rows.iterrows() if pd.notna(r["score_id"])}

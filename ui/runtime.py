@@ -21,6 +21,13 @@ _SECRET_NAMES = (
     "EXACT_PRIVATE_ROOT",
     "EXACT_MAX_UPLOAD_MB",
     "EXACT_DATA_DIR",
+    "EXACT_HOST",
+    "EXACT_SESSION_DAYS",
+    "EXACT_MAX_QUEUED_PER_USER",
+    "EXACT_SCORING_SECONDS",
+    "EXACT_SCORING_PROCESSES",
+    "EXACT_STATEMENT_TIMEOUT_MS",
+    "EXACT_DB_POOL_SIZE",
 )
 
 
@@ -45,7 +52,9 @@ def get_settings() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def _database(url: str) -> Database:
-    db = Database(url)
+    settings = get_settings()
+    # Every statement of the app is bounded in time; the pool holds db_pool_size connections (plus a burst).
+    db = Database(url, pool_size=settings.db_pool_size, statement_timeout_ms=settings.statement_timeout_ms)
     # Raises DatabaseUnavailable when unreachable; cache_resource keeps no failed result, so the next run retries.
     apply_schema(db)
     return db
@@ -83,14 +92,24 @@ def get_secret_key() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _worker_for(url: str):
-    from exact.worker import ScoringWorker
+    """EXACT_SCORING_PROCESSES scoring processes, supervised by a thread of this server process."""
+    from exact.worker import ScoringProcesses, WorkerConfig
 
     settings = get_settings()
-    return ScoringWorker(get_db(), *settings.stores(), time_budget=settings.scoring_seconds).start()
+    config = WorkerConfig(
+        database_url=url,
+        media_root=settings.media_root,
+        private_root=settings.private_root,
+        max_bytes=settings.max_upload_bytes,
+        time_budget=settings.scoring_seconds,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    return ScoringProcesses(config, settings.scoring_processes).start()
 
 
 def ensure_worker() -> None:
-    """One background scorer per server process (EXACT_WORKER=off disables it, e.g. when one runs separately)."""
+    """One set of background scorers per server process (EXACT_WORKER=off disables it, e.g. when they run
+    separately with ``python -m exact worker``)."""
     if os.environ.get("EXACT_WORKER", "on").lower() in {"off", "0", "false", "no"}:
         return
     _worker_for(get_db().url)
