@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test bench load lint init-db demo browser clean
+.PHONY: run test bench bench-scale load lint init-db demo browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,19 @@ test: $(VENV)/.dev browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
+# Scoring speed (bench/__main__.py), the scale benchmark's small form (bench/scale.py, under a minute), then
+# parallel scoring (bench/parallel_scoring.py, when present).
 bench: $(VENV)/.dev
 	$(PY) -m bench
+	$(PY) -m bench.scale --small
+	@if [ -f bench/parallel_scoring.py ]; then $(PY) -m bench.parallel_scoring; fi
+
+# 1,000,000 scores over 1,000 challenges in a scratch database; service calls and pages against their targets.
+bench-scale: $(VENV)/.dev
+	$(PY) -m bench.scale $(SCALE_ARGS)
 
 # Load test on loopback (docs/load-test.md): 50 sessions for 60 s. E.g. make load LOAD_ARGS="--sessions 10 --json load.json"
+# or against the scale data set: make load LOAD_ARGS="--dataset scale"
 load: $(VENV)/.dev
 	$(PY) -m bench.load $(LOAD_ARGS)
 

@@ -1,13 +1,18 @@
 """Load test: many concurrent sessions against a real app server on loopback, bounded in time and page views.
 
-``python -m bench.load [--sessions 50] [--duration 60] [--max-requests N] [--driver protocol|browser] [--json PATH]``
+``python -m bench.load [--sessions 50] [--duration 60] [--max-requests N] [--driver protocol|browser] [--json PATH]
+[--dataset demo|scale|scale-small]``
 
 What it does, in order (docs/load-test.md has the figures and how to read them):
 
 1. Creates a scratch database (on the server in DATABASE_URL, else on a private embedded PostgreSQL in
-   ``.data/load/postgres``), applies the schema, loads the demo (``exact.demo.load_demo``) and inserts one
-   participant account per session. The accounts' password hashes use 1,000 PBKDF2 rounds instead of 1,000,000:
-   the work factor only changes the cost of a login, and the sessions never log in through the form. Each one gets
+   ``.data/load/postgres``), applies the schema, loads the demo (``exact.demo.load_demo``; its typed-score
+   challenge's daily limit is lifted, as sessions submit more than 5 times a day) and inserts one participant
+   account per session. ``--dataset scale`` loads bench/scale.py's data set instead (1,000,000 scores; on
+   127.0.0.1:5432 when it answers, as bench/scale.py does) and every challenge page view, leaderboard and
+   submission is on its hot challenge (300,000 scores); ``scale-small`` is its ``--small`` form. The accounts'
+   password hashes use 1,000 PBKDF2 rounds instead of 1,000,000: the work factor only changes the cost of a
+   login, and the sessions never log in through the form. Each one gets
    a login session straight from ``exact.sessions.start_session``, and its signed ``exact_session`` cookie is given
    to the browser (or sent with the websocket handshake), exactly as if the user had logged in before the test.
 2. Starts ``streamlit run app.py`` on 127.0.0.1 and a free port, with its own media folder and secret key.
@@ -97,12 +102,31 @@ USER_PREFIX = "load"
 VERBOSE = False  # --verbose: print every error as it happens
 LOAD_PASSWORD_ITERATIONS = 1000  # login cost only; the sessions never log in through the form (see module doc)
 
-# The pages a session cycles through. The challenge and leaderboard are those of a challenge scored on the server
-# (baselines, metric columns, charts); scores are submitted to a typed-in-score challenge of the demo.
-SCORED_CHALLENGE_ID = "xai-tris-rigid-8x8-running"
-SCORED_CHALLENGE_LINK = re.compile(r"XAI-TRIS rigid 8×8 \(running competition\)")
-SUBMIT_CHALLENGE_ID = "xai-tris-linear-8x8"
-SUBMIT_CHALLENGE_OPTION = "XAI-TRIS linear 8×8 (xai-tris-linear-8x8)"
+
+@dataclass(frozen=True)
+class Targets:
+    """The challenges a session's page views are about, and what their pages must show."""
+
+    scored_challenge_id: str  # challenge page and leaderboard
+    scored_challenge_link: re.Pattern  # browser driver: the link to it on the home page
+    leaderboard_needle: str
+    submit_challenge_id: str  # typed-in scores, no submission limit (see prepare_database)
+    submit_challenge_option: str  # browser driver: its entry in the select box
+
+
+# Demo data: the challenge and leaderboard of a challenge scored on the server (baselines, metric columns,
+# charts); scores are submitted to a typed-in-score challenge of the demo.
+DEMO_TARGETS = Targets(
+    scored_challenge_id="xai-tris-rigid-8x8-running",
+    scored_challenge_link=re.compile(r"XAI-TRIS rigid 8×8 \(running competition\)"),
+    leaderboard_needle="Baselines: reference methods",
+    submit_challenge_id="xai-tris-linear-8x8",
+    submit_challenge_option="XAI-TRIS linear 8×8 (xai-tris-linear-8x8)",
+)
+DATASETS = ("demo", "scale", "scale-small")  # scale: bench/scale.py's data set (scale-small: its --small form)
+# The submit form's score field: its label is the challenge's metric name, so it is found by key / placeholder.
+SCORE_WIDGET_KEY = "submit_score"
+SCORE_PLACEHOLDER = "e.g. 0.8731"
 APOLOGY = "Sorry, something went wrong"
 DB_UNAVAILABLE = re.compile(r"database is unavailable|cannot reach its database", re.IGNORECASE)
 
@@ -194,11 +218,24 @@ class Fixture:
     data_dir: Path
     secret_key: str
     accounts: list[Account]
-    demo_scores: int
+    demo_scores: int  # scores in the data set (the demo's, or the scale data set's)
+    targets: Targets = DEMO_TARGETS
+    dataset: str = "demo"
 
 
-def prepare_database(db_url: str, workdir: Path, n_accounts: int) -> Fixture:
-    """Schema, demo data and ``n_accounts`` participants, each with a live login session (cookie)."""
+def _lift_submission_limits(db, challenge_id: str) -> None:
+    """The demo limits typed-in scores to 5 a day; a session submits more often, and the 6th would be refused."""
+    from db import competition as competition_sql
+
+    with db.transaction() as conn:
+        rules = competition_sql.get_rules(conn, challenge_id)
+        if rules is not None:
+            competition_sql.save_rules(conn, challenge_id, {**rules, "daily_limit": None, "total_limit": None})
+
+
+def prepare_database(db_url: str, workdir: Path, n_accounts: int, dataset: str = "demo") -> Fixture:
+    """Schema, data (the demo, or the scale data set of bench/scale.py) and ``n_accounts`` participants, each
+    with a live login session (cookie)."""
     from db import users as users_sql
     from db.database import Database
     from db.schema import apply_schema
@@ -211,11 +248,29 @@ def prepare_database(db_url: str, workdir: Path, n_accounts: int) -> Fixture:
     for folder in (media_root, private_root):
         folder.mkdir(parents=True)
     secret_key = secrets.token_urlsafe(36)
+    targets = DEMO_TARGETS
+    if dataset != "demo":
+        from bench import scale
+
+        spec = scale.SMALL if dataset == "scale-small" else scale.FULL
+        built = scale.build_dataset(db_url, spec)
+        print(
+            f"scale data set ({spec.label}) loaded in {built.load_s:.0f} s: "
+            + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in built.timings_s.items()),
+            flush=True,
+        )
+        scores_created = spec.scores
+        targets = scale.LOAD_TARGETS
     db = Database(db_url, pool_size=2, max_overflow=2)
     try:
-        apply_schema(db)
-        limit = 64 << 20
-        report = load_demo(db, MediaStorage(media_root, max_bytes=limit), MediaStorage(private_root, max_bytes=limit))
+        if dataset == "demo":
+            apply_schema(db)
+            limit = 64 << 20
+            report = load_demo(
+                db, MediaStorage(media_root, max_bytes=limit), MediaStorage(private_root, max_bytes=limit)
+            )
+            scores_created = report.scores_created
+            _lift_submission_limits(db, targets.submit_challenge_id)
         password_hash = passwords.make_password(secrets.token_urlsafe(12), iterations=LOAD_PASSWORD_ITERATIONS)
         accounts = []
         with db.transaction() as conn:
@@ -237,7 +292,7 @@ def prepare_database(db_url: str, workdir: Path, n_accounts: int) -> Fixture:
             accounts.append(Account(f"{USER_PREFIX}{i:03d}", user_id, cookie))
     finally:
         db.dispose()
-    return Fixture(db_url, media_root, data_dir, secret_key, accounts, report.scores_created)
+    return Fixture(db_url, media_root, data_dir, secret_key, accounts, scores_created, targets, dataset)
 
 
 def _free_port() -> int:
@@ -475,6 +530,17 @@ def _name(proc: psutil.Process) -> str:
         return ""
 
 
+def _data_directory(db_url: str) -> Path | None:
+    """The server's data folder (to find its processes when it runs on this machine), if it tells us."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_libpq(db_url), connect_timeout=5) as conn:
+            return Path(conn.execute("SHOW data_directory").fetchone()[0])
+    except psycopg.Error:  # not a superuser (pg_read_all_settings): no PostgreSQL figures, nothing else changes
+        return None
+
+
 def _find_postmaster(pgdata: Path) -> psutil.Process | None:
     """The embedded server's postmaster (its command line names the data folder), if it runs on this machine."""
     wanted = str(pgdata.resolve())
@@ -552,9 +618,10 @@ def summarise(values: list[float]) -> dict[str, float | int]:
 class BrowserDriver:
     steps = BROWSER_STEPS
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, timeout_s: float, targets: Targets = DEMO_TARGETS) -> None:
         self.base_url = base_url
         self.timeout_ms = timeout_s * 1000
+        self.targets = targets
         self._playwright = None
         self.browser = None
 
@@ -645,7 +712,7 @@ class BrowserSession:
                 .get_by_test_id("stDataFrame")
             )
         elif step == "challenge":
-            action = main.get_by_role("link", name=SCORED_CHALLENGE_LINK).click
+            action = main.get_by_role("link", name=self.driver.targets.scored_challenge_link).click
             target = main.get_by_role("link", name=re.compile(r"Submit a score"))
         elif step == "leaderboard":
             action = main.get_by_role("link", name=re.compile(r"Full leaderboard and charts")).click
@@ -660,13 +727,13 @@ class BrowserSession:
 
             async def action() -> None:
                 await main.get_by_role("combobox", name="Challenge").click()
-                await self.page.get_by_role("option", name=SUBMIT_CHALLENGE_OPTION).click()
+                await self.page.get_by_role("option", name=self.driver.targets.submit_challenge_option).click()
 
-            target = self.page.get_by_test_id("stForm").get_by_label("Score", exact=True)
+            target = self.page.get_by_test_id("stForm").get_by_placeholder(SCORE_PLACEHOLDER)
         elif step == "submit":
             self.score = _new_score(self.score)
             form = self.page.get_by_test_id("stForm")
-            await form.get_by_label("Score", exact=True).fill(self.score)
+            await form.get_by_placeholder(SCORE_PLACEHOLDER).fill(self.score)
             if not await form.get_by_role("checkbox").is_checked():
                 await form.get_by_text("I confirm this score is the result of my own method").click()
             action = form.get_by_role("button", name="Submit score").click
@@ -712,8 +779,9 @@ def _new_score(previous: str) -> str:
 class ProtocolDriver:
     steps = PROTOCOL_STEPS
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, timeout_s: float, targets: Targets = DEMO_TARGETS) -> None:
         self.base_url = base_url
+        self.targets = targets
         self.stream_url = base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
         self.timeout_s = timeout_s
 
@@ -739,14 +807,19 @@ class RunResult:
 
 class ProtocolSession:
     up = False  # opened and not lost
-    PAGES = {  # step -> (page url path, query string)
-        "home": ("", ""),
-        "challenge": ("challenge", f"challenge={SCORED_CHALLENGE_ID}"),
-        "leaderboard": ("leaderboard", f"challenge={SCORED_CHALLENGE_ID}"),
-        "challenges": ("challenges", ""),
-        "submit-open": ("submit", f"challenge={SUBMIT_CHALLENGE_ID}"),
-        "submit": ("submit", f"challenge={SUBMIT_CHALLENGE_ID}"),
-    }
+
+    @staticmethod
+    def pages(targets: Targets) -> dict[str, tuple[str, str]]:
+        """step -> (page url path, query string)"""
+        scored, submit = targets.scored_challenge_id, targets.submit_challenge_id
+        return {
+            "home": ("", ""),
+            "challenge": ("challenge", f"challenge={scored}"),
+            "leaderboard": ("leaderboard", f"challenge={scored}"),
+            "challenges": ("challenges", ""),
+            "submit-open": ("submit", f"challenge={submit}"),
+            "submit": ("submit", f"challenge={submit}"),
+        }
 
     def __init__(self, driver: ProtocolDriver, account: Account) -> None:
         self.driver = driver
@@ -820,7 +893,7 @@ class ProtocolSession:
     async def view(self, step: str) -> float:
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        page_name, query = self.PAGES[step]
+        page_name, query = self.pages(self.driver.targets)[step]
         widgets = None
         if step == "submit":
             if not {"score", "confirm", "submit"} <= self.widgets.keys():
@@ -837,7 +910,7 @@ class ProtocolSession:
         needle = {
             "home": "Recent submissions",
             "challenge": "How to submit",
-            "leaderboard": "Baselines: reference methods",
+            "leaderboard": self.driver.targets.leaderboard_needle,
             "challenges": "Select a row to open its page",
             "submit-open": "Submitting as",
             "submit": f"Stored score **{self.score}** for",
@@ -883,7 +956,7 @@ def _collect(element, result: RunResult) -> None:
         result.texts.append(getattr(element, kind).body)
     elif kind == "exception":
         result.texts.append(f"exception: {element.exception.type}: {element.exception.message}")
-    elif kind == "text_input" and element.text_input.label == "Score":
+    elif kind == "text_input" and element.text_input.id.endswith(SCORE_WIDGET_KEY):
         result.widgets["score"] = element.text_input.id
     elif kind == "checkbox" and element.checkbox.label.startswith("I confirm"):
         result.widgets["confirm"] = element.checkbox.id
@@ -981,9 +1054,11 @@ async def run_session(
     return session
 
 
-async def run_phases(base_url: str, accounts: list[Account], opts: Options, sampler: ResourceSampler) -> dict:
+async def run_phases(
+    base_url: str, accounts: list[Account], opts: Options, sampler: ResourceSampler, targets: Targets = DEMO_TARGETS
+) -> dict:
     driver_cls = BrowserDriver if opts.driver == "browser" else ProtocolDriver
-    async with driver_cls(base_url, opts.timeout) as driver:
+    async with driver_cls(base_url, opts.timeout, targets) as driver:
         # 1. Baseline: one session alone, after one warm-up cycle (first imports, caches).
         baseline = Recorder()
         never = asyncio.Event()
@@ -1212,6 +1287,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="extra Streamlit setting for the app server, e.g. runner.postScriptGC=false (repeatable)",
     )
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="demo",
+        help="demo (default); scale: the data set of bench/scale.py (1,000,000 scores, 1,000 challenges, 50,000 "
+        "users; pages of its hot challenge); scale-small: its --small form",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every error as it happens")
     parser.add_argument("--keep-log", type=Path, default=None, help="copy the app server's log to this path")
     return parser
@@ -1239,7 +1321,10 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     global VERBOSE
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset != "demo" and args.driver == "browser":
+        parser.error("the browser driver follows the demo's links: use the protocol driver with --dataset scale")
     VERBOSE = args.verbose
     opts = Options(
         sessions=args.sessions,
@@ -1256,19 +1341,25 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="exact-load-"))
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         t0 = time.perf_counter()
-        print("preparing a scratch database with the demo and", opts.sessions, "accounts...", flush=True)
-        pg_url, pgdata = server_url()
+        print(f"preparing a scratch database with the {args.dataset} data and {opts.sessions} accounts...", flush=True)
+        if args.dataset == "demo":
+            pg_url, pgdata = server_url()
+        else:
+            from bench.scale import scale_server_url
+
+            pg_url, pgdata = scale_server_url()
         scratch = ScratchDatabase(pg_url)
         scratch.create()
         cleanup.callback(scratch.drop)
-        fixture = prepare_database(scratch.url, workdir, max(1, opts.sessions))
+        fixture = prepare_database(scratch.url, workdir, max(1, opts.sessions), args.dataset)
         if args.keep_log:  # runs after the server has stopped (callbacks run last-in, first-out)
             cleanup.callback(_copy_if_exists, workdir / "server.log", args.keep_log)
         server = AppServer.start(fixture, workdir, opts.server_options)
         cleanup.callback(server.stop)
         host = server.url.split("//", 1)[1].rsplit(":", 1)[0]
         assert host == HOST, f"refusing to load anything but {HOST}: {server.url}"
-        sampler = ResourceSampler(server.process.pid, pgdata, scratch).start()
+        # A server of this machine (e.g. 127.0.0.1:5432) is measured too; its other databases' work counts as ours.
+        sampler = ResourceSampler(server.process.pid, pgdata or _data_directory(scratch.url), scratch).start()
         cleanup.callback(sampler.stop)
         setup_s = time.perf_counter() - t0
         print(
@@ -1277,9 +1368,10 @@ def main(argv: list[str] | None = None) -> int:
             + (f" or {opts.max_requests} page views" if opts.max_requests else ""),
             flush=True,
         )
-        outcome = asyncio.run(run_phases(server.url, fixture.accounts, opts, sampler))
+        outcome = asyncio.run(run_phases(server.url, fixture.accounts, opts, sampler, fixture.targets))
         sampler.stop()
         report = build_report(opts, outcome, sampler, server, setup_s)
+        report["dataset"] = fixture.dataset
         report["demo_scores"] = fixture.demo_scores
         print_report(report)
         if args.json:
