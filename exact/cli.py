@@ -7,6 +7,7 @@ import contextlib
 import getpass
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ from db.database import Database
 from db.schema import apply_schema
 from exact import PROJECT_ROOT
 from exact.config import Settings, ensure_local_secret_key, load_settings
-from exact.errors import DatabaseUnavailable, UserError
+from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
 
 log = logging.getLogger("exact")
 
@@ -26,7 +27,8 @@ def open_database(settings: Settings) -> Database:
         from db.embedded import start_embedded_server
 
         url = start_embedded_server(settings.embedded_pgdata)
-    db = Database(url, pool_size=2, max_overflow=2)
+    # A command needs few connections; its statements have the app's time limit (long steps lift it themselves).
+    db = Database(url, pool_size=2, max_overflow=2, statement_timeout_ms=settings.statement_timeout_ms)
     apply_schema(db)
     return db
 
@@ -120,14 +122,36 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the background scorer on its own (e.g. beside app servers started with EXACT_WORKER=off)."""
-    from exact.worker import ScoringWorker
+    """Run the background scorers on their own: beside app servers started with EXACT_WORKER=off, or on more
+    machines that reach the same database and private storage (each adds its processes to the same queue)."""
+    from exact.worker import ScoringProcesses, ScoringWorker, WorkerConfig
 
+    processes = args.processes if args.processes is not None else settings.scoring_processes
+    if processes < 1:
+        raise UserError("--processes must be at least 1.")
     db = open_database(settings)
-    worker = ScoringWorker(db, *settings.stores(), time_budget=settings.scoring_seconds)
-    print("Scoring worker running; Ctrl+C stops it.")
+    if processes == 1:  # one scorer: in this process, no child to supervise
+        worker = ScoringWorker(db, *settings.stores(), time_budget=settings.scoring_seconds)
+        print("Scoring worker running (1 process); Ctrl+C stops it.")
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.run_forever()
+        return 0
+    config = WorkerConfig(
+        database_url=db.url,
+        media_root=settings.media_root,
+        private_root=settings.private_root,
+        max_bytes=settings.max_upload_bytes,
+        time_budget=settings.scoring_seconds,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    db.dispose()  # the processes open their own engines
+    pool = ScoringProcesses(config, processes)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: pool.stop())
+    pool.start()
+    print(f"Scoring worker running ({processes} processes); Ctrl+C stops it.")
     with contextlib.suppress(KeyboardInterrupt):
-        worker.run_forever()
+        pool.wait()
+    pool.stop()
     return 0
 
 
@@ -194,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    worker = commands.add_parser("worker", help="run the background scorer on its own")
+    worker = commands.add_parser("worker", help="run the background scorers on their own (any machine)")
+    worker.add_argument(
+        "--processes", type=int, default=None, help="scoring processes (default: EXACT_SCORING_PROCESSES, the cores)"
+    )
     worker.set_defaults(handler=cmd_worker)
     return parser
 
@@ -210,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DatabaseUnavailable as exc:
         print(f"error: the database is unavailable ({exc}). Check DATABASE_URL or unset it.", file=sys.stderr)
+        return 3
+    except QueryTooSlow as exc:
+        print(f"error: {exc} (EXACT_STATEMENT_TIMEOUT_MS)", file=sys.stderr)
         return 3
     except ValueError as exc:  # bad settings
         print(f"error: {exc}", file=sys.stderr)

@@ -190,13 +190,13 @@ def test_list_search_sort_and_stats(db, storage):
                 "('u1','beta',0.5,now()),('u2','beta',0.9,now()),('u1','beta',0.7,now()),('u1','gamma',0.1,now())"
             )
         )
-    by_participants = challenges.list_challenges(db, sort="participants")
+    by_participants = challenges.list_challenges(db, sort="participants").items
     assert [c.challenge_id for c in by_participants][:2] == ["beta", "gamma"]
     beta = by_participants[0]
     assert (beta.participants, beta.submissions, beta.best_score) == (2, 3, 0.9)
     assert [c.challenge_id for c in challenges.list_challenges(db, search="100%")] == ["beta"]
     assert [c.challenge_id for c in challenges.list_challenges(db, search="saliency")] == ["alpha"]
-    assert challenges.list_challenges(db, search="_") == []  # LIKE wildcards are taken literally
+    assert challenges.list_challenges(db, search="_").items == []  # LIKE wildcards are taken literally
     assert [c.challenge_id for c in challenges.list_challenges(db, search="%")] == ["beta"]
     with pytest.raises(ValidationError):
         challenges.list_challenges(db, sort="id; DROP TABLE api_score")

@@ -164,7 +164,8 @@ def test_revoked_session_or_deactivated_user_falls_back_to_visitor(app, db, worl
     assert offered_pages(at) == VISITOR_PAGES
     # The submit page is gone: the default page (home) runs and forwards the ?challenge= the picker left in the URL.
     assert title(at) == "Credit attribution"
-    assert not at.text_input and not at.get("form"), "no submit form any more"
+    searches = [t for t in at.text_input if t.key == "challenge_page_pick_search"]  # the challenge picker's search
+    assert len(at.text_input) == len(searches) and not at.get("form"), "no submit form any more"
     assert "auth_user_id" not in at.session_state and "auth_session_id" not in at.session_state
     assert at.session_state["current_user"] is None
     assert values(at.sidebar.caption) == ["Browsing as a visitor. Log in to submit."]
@@ -519,13 +520,13 @@ def test_challenge_page_without_files_and_links_per_role(app, db, world, people)
     assert "Edit this challenge" in [link.label for link in org.get("page_link")]
 
 
-def test_challenge_page_unknown_id_falls_back_to_newest(app, db, world):
+def test_challenge_page_unknown_id_says_so(app, db, world):
     at = app()
     run(at)
     at.query_params["challenge"] = "no-such-challenge"
     run(at.switch_page("app_pages/challenge.py"))
-    assert title(at) == "Credit attribution"
-    assert not at.error
+    assert not at.title  # no other challenge shown in its place
+    assert values(at.error) == ["There is no challenge 'no-such-challenge'. Search for one below."]
 
 
 # --- challenges list and home -------------------------------------------------------------------------------------
@@ -542,7 +543,7 @@ def test_challenges_list_search_and_sort(app, db, world):
     at.text_input(key="challenges_search").input("TRIS")
     run(at)
     assert list(at.dataframe[0].value["challenge_id"]) == ["tris-linear"]
-    assert values(at.main.caption) == ["1 challenge(s). Select a row to open its page."]
+    assert values(at.main.caption) == ["1 challenge(s); 1–1 shown. Select a row to open its page."]
 
     at.text_input(key="challenges_search").input("tabular")  # matches the description
     run(at)

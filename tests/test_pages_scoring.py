@@ -178,7 +178,8 @@ def test_submit_page_offers_an_upload_form_instead_of_the_typed_score(app, db, s
     assert sorted(uploaders[0].proto.type) == [".npy", ".npz"]
     assert "Upload and score" in [b.label for b in at.button]
     assert "Submit score" not in [b.label for b in at.button]
-    assert [t.label for t in at.text_input] == ["Method name", "Paper or code URL (optional)"]
+    form_inputs = [t.label for t in at.text_input if t.key != "submit_pick_search"]  # not the picker's search
+    assert form_inputs == ["Method name", "Paper or code URL (optional)"]
     assert not [t for t in at.text_input if t.key == "submit_score"], "no typed-score field"
     # pat's earlier submission is listed with its status and a link to its result
     assert "Your submissions to this challenge" in values(at.subheader)
@@ -399,6 +400,12 @@ def test_result_page_of_queued_and_failed_submissions(app, db, stores, gt, peopl
     at = _open(app, db, pat, "app_pages/submit.py", challenge=GT_ID)
     mine = at.dataframe[0].value.set_index("method")
     assert mine.loc["Still waiting", "status"] == "waiting to be scored"
+    n = shape[0]
+    assert mine.loc["Still waiting", "progress"] == f"0 of {n:,} samples"  # refreshed by the list's fragment
+    assert mine.loc["All zeros", "progress"] == "" and mine.loc["Mask plus noise", "progress"] == ""
+    assert [p.proto.text for p in at.get("progress")] == [
+        f"0 of {n:,} samples scored (submitted {queued.created_at:%Y-%m-%d %H:%M})"
+    ]
     assert mine.loc["All zeros", "status"] == "failed" and "all zeros" in mine.loc["All zeros", "error"]
     assert mine.loc["Mask plus noise", "status"] == "scored"
 

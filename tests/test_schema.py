@@ -50,6 +50,13 @@ OUR_TABLES = (
     "exact_submission",
     "exact_submission_request",
     "exact_submission_summary",
+    # read models (db/read_models.sql)
+    "exact_challenge_stats",
+    "exact_participant",
+    "exact_read_model_state",
+    "exact_score_best",
+    "exact_score_record",
+    "exact_scoring_chunk",  # parallel scoring (schema.sql, issue 8)
 )
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
 
@@ -394,6 +401,8 @@ def test_apply_schema_on_django_database_with_data(scratch_databases) -> None:
             conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'api_score'")).scalars()
         )
         assert set(OUR_SCORE_INDEXES) <= score_indexes
+        # The read models were filled from Django's rows on the first application.
+        assert _best_scores(conn) == _best_scores_from_api_score(conn) and _best_scores(conn)
         # Ids continue after Django's rows: our plain INSERTs (no id) never collide with them.
         new_score = conn.execute(
             sa.text(
@@ -431,6 +440,30 @@ def test_apply_schema_on_django_database_with_data(scratch_databases) -> None:
     assert [line.split()[1:] for line in check.stdout.splitlines() if line.startswith("COUNTS")] == [["3", "3"]]
     with connect(url) as conn:
         assert seed(conn, with_ids=True) == before_seed
+    # Django's own writes (ORM insert, delete, update) keep the read models correct through the triggers.
+    run_django(
+        url,
+        "shell",
+        "-c",
+        "from django.utils import timezone; from api.models import Score; "
+        "Score.objects.create(username='carol', challenge_id='c0ffee', score=0.99, created_at=timezone.now()); "
+        "Score.objects.filter(username='alice').delete(); "
+        "Score.objects.filter(username='carol').update(score=0.42)",
+    )
+    with connect(url) as conn:
+        best = _best_scores(conn)
+        assert best == _best_scores_from_api_score(conn)
+        assert ("c0ffee", "carol", 0.42) in best and not any(user == "alice" for _, user, _ in best)
+
+
+def _best_scores(conn: Connection) -> set[tuple]:
+    query = "SELECT challenge_id, username, best_high FROM exact_score_best"
+    return {tuple(r) for r in conn.execute(sa.text(query))}
+
+
+def _best_scores_from_api_score(conn: Connection) -> set[tuple]:
+    query = "SELECT challenge_id, username, max(score) FROM api_score GROUP BY challenge_id, username"
+    return {tuple(r) for r in conn.execute(sa.text(query))}
 
 
 @pytest.mark.django

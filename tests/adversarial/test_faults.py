@@ -167,8 +167,8 @@ def failing_commit(db, monkeypatch):
         real = db.transaction
 
         @contextmanager
-        def transaction():
-            with real() as conn:
+        def transaction(**options):
+            with real(**options) as conn:
                 yield conn
                 # Raised inside the real block: it rolls back, and Database maps it like a lost connection.
                 raise sa.exc.OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))

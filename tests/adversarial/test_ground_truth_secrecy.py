@@ -453,8 +453,6 @@ def test_out_of_range_score_is_refused_and_lower_is_better_ranks_lowest_first(db
 # --- 8. unlimited submissions -----------------------------------------------------------------------------------
 
 
-
-
 @pytest.fixture
 def pool(db):
     database = Database(db.url, pool_size=12, max_overflow=12)
@@ -548,10 +546,11 @@ def test_queue_flooding_is_refused_and_the_queue_is_fair(db, storage, private, c
     order = []
     while True:
         with db.transaction() as conn:
-            claimed = evaluations_sql.claim(conn)
+            evaluations_sql.split_into_chunks(conn, chunk_pixels=64 * 64, whole_up_to_pixels=32 * 32)
+            claimed = evaluations_sql.claim_chunk(conn, worker="test")
         if claimed is None:
             break
-        order.append(claimed["id"])
+        order.append(claimed[1]["id"])  # one chunk per submission (8 x 8 grids)
     assert sorted(order) == sorted([*a_jobs, b_job])
     assert order.index(b_job) <= 1
 
