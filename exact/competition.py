@@ -227,15 +227,17 @@ class Allowance:
 def allowance_in(conn: Connection, rules: Rules, user: User, *, now: datetime | None = None) -> Allowance:
     now = now or datetime.now(UTC)
     since = day_start(now)
-    scored_on_server = evaluations_sql.get_evaluation(conn, rules.challenge_id) is not None
-    today, total = competition_sql.count_submissions(
-        conn,
-        challenge_id=rules.challenge_id,
-        user_id=user.id,
-        username=user.username,
-        since=since,
-        scored_on_server=scored_on_server,
-    )
+    today = total = 0
+    if rules.daily_limit is not None or rules.total_limit is not None:  # no limit: nothing to count
+        scored_on_server = evaluations_sql.get_evaluation(conn, rules.challenge_id) is not None
+        today, total = competition_sql.count_submissions(
+            conn,
+            challenge_id=rules.challenge_id,
+            user_id=user.id,
+            username=user.username,
+            since=since,
+            scored_on_server=scored_on_server,
+        )
     return Allowance(
         phase=rules.phase(now),
         today_left=None if rules.daily_limit is None else max(0, rules.daily_limit - today),
