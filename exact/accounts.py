@@ -22,6 +22,7 @@ from db import users as users_sql
 from db.database import Database
 from exact import passwords
 from exact.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
+from exact.paging import Page
 from exact.password_policy import check_password_policy
 from exact.throttle import Throttle
 from exact.validation import clean_email, clean_text, clean_username
@@ -283,25 +284,9 @@ def _storable(text: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class UserPage:
-    """One page of the user listing and how many users match in all (page through with offset)."""
-
-    items: list[User]
-    total: int
-    limit: int
-    offset: int
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
 def list_users(
     db: Database, actor_id: int | None, *, search: str = "", limit: int = USERS_PAGE_SIZE, offset: int = 0
-) -> UserPage:
+) -> Page[User]:
     """A page of the users whose username, e-mail or name contains ``search`` (any case), in the order they joined."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_USERS_PAGE_SIZE:
         raise ValidationError(f"A page holds 1 to {MAX_USERS_PAGE_SIZE} users.")
@@ -312,10 +297,10 @@ def list_users(
         _require_admin(conn, actor_id)
         if "\x00" in search or not _storable(search):
             # No stored text can contain NUL or lone surrogates (PostgreSQL refuses them), so nothing matches.
-            return UserPage(items=[], total=0, limit=limit, offset=offset)
+            return Page(items=[], total=0, limit=limit, offset=offset)
         rows = users_sql.list_users(conn, search=search, limit=limit, offset=offset)
         total = users_sql.count_matching_users(conn, search=search)
-    return UserPage(items=[User.from_row(row) for row in rows], total=total, limit=limit, offset=offset)
+    return Page(items=[User.from_row(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 def set_user_flags(

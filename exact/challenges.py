@@ -20,6 +20,7 @@ from exact.accounts import require_user
 from exact.competition import Rules, clean_rules, store_rules
 from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.evaluation_sets import PreparedEvaluation, clean_metric_choice, store_evaluation
+from exact.paging import Page
 from exact.permissions import require_challenge_organiser
 from exact.storage import MediaStorage, UploadedFile
 from exact.validation import CHALLENGE_ID_RE, clean_challenge_id, clean_text
@@ -97,25 +98,9 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
-@dataclass(frozen=True)
-class ChallengePage:
-    """One page of a challenge listing and how many challenges match in all (page through with offset)."""
-
-    items: list[Challenge]
-    total: int
-    limit: int
-    offset: int
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
 def list_challenges(
     db: Database, *, search: str = "", sort: str = "newest", limit: int = PAGE_SIZE, offset: int = 0
-) -> ChallengePage:
+) -> Page[Challenge]:
     """A page of challenges matching ``search`` (title, id or description), in one of SORT_LABELS' orders."""
     if sort not in challenges_sql.SORTS:
         raise ValidationError(f"Unknown sort order {sort!r}.")
@@ -125,11 +110,11 @@ def list_challenges(
         raise ValidationError("The page offset must be a whole number, 0 or more.")
     search = (search or "").strip()[:200]
     if "\x00" in search:  # no stored text can contain NUL (PostgreSQL refuses it), so nothing matches
-        return ChallengePage(items=[], total=0, limit=limit, offset=offset)
+        return Page(items=[], total=0, limit=limit, offset=offset)
     with db.connect() as conn:
         rows = challenges_sql.list_with_stats(conn, search=search, sort=sort, limit=limit, offset=offset)
         total = challenges_sql.count_matching(conn, search=search)
-    return ChallengePage(items=[Challenge.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return Page(items=[Challenge.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def get_challenge(db: Database, challenge_id: str) -> Challenge:
