@@ -120,6 +120,20 @@ def _not_an_array_file(name: str, data: bytes) -> ValidationError:
 # Loading
 
 
+def npz_bytes(**named: np.ndarray) -> bytes:
+    """A compressed .npz of the named arrays, as the server writes its own files (never with pickles)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **named)
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """A .npy of one array, pickles refused."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 def load_array_file(data: bytes, *, name: str, max_bytes: int, key: str | None = None) -> np.ndarray:
     """Load one array from the bytes of an uploaded ``.npy`` or ``.npz`` file (the extension of ``name`` decides).
 

@@ -7,7 +7,6 @@ organiser opts in (on fixed-position benchmarks a label gives the mask away).
 
 from __future__ import annotations
 
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,18 +94,6 @@ class PreparedEvaluation:
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.masks.shape  # type: ignore[return-value]
-
-
-def npz_bytes(**named: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **named)
-    return buffer.getvalue()
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
 
 
 def clean_metric_choice(primary: str, shown: list[str] | tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
@@ -216,10 +203,10 @@ def store_evaluation(
     if publish_labels and prepared.labels is not None:
         published["labels"] = prepared.labels
     inputs_path = public.write(
-        f"challenges/{challenge_id}/evaluation", UploadedFile("evaluation-inputs.npz", npz_bytes(**published))
+        f"challenges/{challenge_id}/evaluation", UploadedFile("evaluation-inputs.npz", arrays.npz_bytes(**published))
     )
     masks_path = private.write(
-        f"evaluations/{challenge_id}", UploadedFile("masks.npz", npz_bytes(masks=prepared.masks, split=codes))
+        f"evaluations/{challenge_id}", UploadedFile("masks.npz", arrays.npz_bytes(masks=prepared.masks, split=codes))
     )
     evaluations_sql.insert_evaluation(
         conn,
@@ -245,7 +232,7 @@ def store_evaluation(
     baseline_ids = []
     for name, attribution in baseline_attributions(prepared.inputs, prepared.masks).items():
         path = private.write(
-            f"evaluations/{challenge_id}/baselines", UploadedFile(f"{name}.npy", npy_bytes(attribution))
+            f"evaluations/{challenge_id}/baselines", UploadedFile(f"{name}.npy", arrays.npy_bytes(attribution))
         )
         row = evaluations_sql.insert_submission(
             conn,

@@ -21,7 +21,7 @@ from exact import arrays
 from exact.accounts import require_user
 from exact.competition import enforce_submission_rules
 from exact.errors import NotFound, ValidationError
-from exact.evaluation_sets import EvaluationSet, npy_bytes
+from exact.evaluation_sets import EvaluationSet
 from exact.permissions import rounded
 from exact.storage import MediaStorage, UploadedFile
 from exact.validation import clean_text
@@ -115,7 +115,7 @@ def submit_attributions(
     key = arrays.ATTRIBUTIONS_KEY if upload.name.lower().endswith(".npz") else None
     raw = arrays.load_array_file(upload.data, name=upload.name, max_bytes=media.max_bytes, key=key)
     arrays.validate_attributions(raw, evaluation.shape)  # refuse bad files now, with a precise message
-    stored = npy_bytes(raw.reshape(evaluation.shape))  # the array alone, in its own (real) dtype
+    stored = arrays.npy_bytes(raw.reshape(evaluation.shape))  # the array alone, in its own (real) dtype
     digest = hashlib.sha256(upload.data).hexdigest()
     try:
         with media.staged() as staged, db.transaction() as conn:

@@ -32,6 +32,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from exact.arrays import npz_bytes
 from exact.errors import ValidationError
 
 Scenario = Literal["linear", "multiplicative", "rigid", "xor"]
@@ -227,7 +228,7 @@ class Benchmark:
     def public_dataset_npz(self) -> bytes:
         """What participants download: train and validation inputs, labels and masks, and the test inputs without
         their labels or masks (on linear, multiplicative and XOR benchmarks a label gives the mask away)."""
-        return _npz_bytes(
+        return npz_bytes(
             x_train=self.train.inputs,
             y_train=self.train.labels,
             masks_train=self.train.masks,
@@ -236,12 +237,6 @@ class Benchmark:
             masks_val=self.validation.masks,
             x_test=self.test.inputs,
         )
-
-
-def _npz_bytes(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def read_npz(data: bytes) -> dict[str, np.ndarray]:

@@ -22,10 +22,11 @@ import sqlalchemy as sa
 from db import evaluations as evaluations_sql
 from db.database import Database
 from exact import evaluation_sets, intake, metrics, moderation, results, scoring
+from exact.arrays import npy_bytes, npz_bytes
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge, get_challenge
 from exact.competition import Rules
 from exact.errors import PermissionDenied, ValidationError
-from exact.evaluation_sets import BASELINES, load_split_codes, npy_bytes, npz_bytes
+from exact.evaluation_sets import BASELINES, load_split_codes
 from exact.scores import leaderboard, submit_score
 from exact.storage import MediaStorage, UploadedFile
 from exact.xaitris import BenchmarkSpec, generate
