@@ -17,7 +17,7 @@ from db import challenges as challenges_sql
 from db import competition as competition_sql
 from db import evaluations as evaluations_sql
 from db.database import Database
-from exact.accounts import User, require_user
+from exact.accounts import User, load_active_user, require_user
 from exact.errors import NotFound, ValidationError
 from exact.permissions import require_challenge_organiser
 from exact.validation import clean_text
@@ -249,9 +249,8 @@ def allowance_in(conn: Connection, rules: Rules, user: User, *, now: datetime | 
 def allowance(db: Database, actor_id: int | None, challenge_id: str) -> Allowance | None:
     """The logged-in user's remaining submissions (None for visitors)."""
     with db.connect() as conn:
-        try:
-            user = require_user(conn, actor_id, "submit")
-        except Exception:
+        user = load_active_user(conn, actor_id)  # a database error must not read as "visitor"
+        if user is None:
             return None
         return allowance_in(conn, rules_in(conn, challenge_id), user)
 
