@@ -6,6 +6,7 @@ import logging
 
 import streamlit as st
 
+from db.database import Database
 from exact.accounts import needs_first_admin
 from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
 from ui import auth
@@ -57,6 +58,16 @@ def main() -> None:
     try:
         get_settings()
         db = get_db()
+    except Exception as exc:  # any start-up failure: explain what to set, no traceback
+        log.warning("database not available at start: %s", exc)
+        _show_database_help(exc)
+        return
+    with db.shared_reads():  # one read connection for the whole run, not one per service call
+        _run(db)
+
+
+def _run(db: Database) -> None:
+    try:
         first_run = needs_first_admin(db)
         ensure_worker()
     except Exception as exc:  # any start-up failure: explain what to set, no traceback

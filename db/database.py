@@ -4,12 +4,18 @@ Every connection carries a ``statement_timeout`` (EXACT_STATEMENT_TIMEOUT_MS in 
 page, a pooled connection or a lock for long. A statement cancelled by it raises ``QueryTooSlow``; a lost or
 unreachable server raises ``DatabaseUnavailable``. Long maintenance lifts the limit for one transaction
 (``unbounded()`` or ``transaction(statement_timeout_ms=...)``), never for the whole engine.
+
+Reads run in autocommit: under READ COMMITTED every statement has its own snapshot anyway, so a read-only
+``BEGIN`` … ``ROLLBACK`` only added two round trips. A page run shares one read connection (``shared_reads``), so
+its dozen service calls check out, pre-ping and return a connection once instead of a dozen times.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -66,12 +72,45 @@ class Database:
             pool_timeout=10,
             connect_args=connect_args,
         )
+        self._reads: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._shared: ContextVar[_SharedReads | None] = ContextVar(f"exact_shared_reads_{id(self)}", default=None)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A connection for reads (autocommit-free, rolled back at the end)."""
+        """A connection for reads (autocommit: nothing written through it could be rolled back; use
+        ``transaction`` to write). Inside ``shared_reads`` it is that block's one connection."""
+        shared = self._shared.get()
+        if shared is not None and shared.usable():
+            with _translated_errors(self.statement_timeout_ms):
+                conn = shared.connection()
+                try:
+                    yield conn
+                except DBAPIError:
+                    shared.after_error()
+                    raise
+            return
+        with _translated_errors(self.statement_timeout_ms), self._reads.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def streaming(self) -> Iterator[Connection]:
+        """A read connection inside a transaction (rolled back at the end), for server-side cursors
+        (``stream_results``), which PostgreSQL only keeps within a transaction block."""
         with _translated_errors(self.statement_timeout_ms), self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Every ``connect()`` of this thread inside the block uses one pooled connection, checked out on first
+        use and returned at the end (the app wraps each page run in it). Writes still get their own
+        ``transaction()``."""
+        shared = _SharedReads(self._reads)
+        token = self._shared.set(shared)
+        try:
+            yield
+        finally:
+            self._shared.reset(token)
+            shared.close()
 
     @contextmanager
     def transaction(self, *, statement_timeout_ms: int | None = None) -> Iterator[Connection]:
@@ -107,6 +146,40 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _SharedReads:
+    """One autocommit read connection for one thread's block of work (see ``Database.shared_reads``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._thread = threading.get_ident()
+        self._conn: Connection | None = None
+        self._closed = False
+
+    def usable(self) -> bool:
+        # A context copied into another thread (or kept past the block) must not share this connection.
+        return not self._closed and threading.get_ident() == self._thread
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def after_error(self) -> None:
+        """After a failed read the next one starts on a fresh connection (the old one may be broken)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+                conn.invalidate()
+
+    def close(self) -> None:
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 @contextmanager

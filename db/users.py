@@ -159,8 +159,9 @@ def count_active_superusers(conn: Connection) -> int:
     return conn.execute(query).scalar_one()
 
 
-def count_superusers(conn: Connection) -> int:
-    return conn.execute(sa.text("SELECT count(*) FROM auth_user WHERE is_superuser")).scalar_one()
+def any_superuser(conn: Connection) -> bool:
+    """Cheaper than counting: asked on every page view (is this still the first run?)."""
+    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM auth_user WHERE is_superuser)")).scalar_one()
 
 
 def count_users(conn: Connection) -> int:
@@ -177,9 +178,11 @@ def insert_session(conn: Connection, session_id: str, user_id: int, expires_at: 
     )
 
 
-def get_live_session_user_id(conn: Connection, session_id: str) -> int | None:
-    query = sa.text("SELECT user_id FROM exact_session WHERE id = :id AND revoked_at IS NULL AND expires_at > now()")
-    return conn.execute(query, {"id": session_id}).scalar_one_or_none()
+def get_live_session_user(conn: Connection, session_id: str) -> dict[str, Any] | None:
+    """The user of a session that is neither revoked nor expired (one statement: it runs on every page view)."""
+    live = "u.id = (SELECT user_id FROM exact_session WHERE id = :id AND revoked_at IS NULL AND expires_at > now())"
+    row = conn.execute(_select_users(live), {"id": session_id}).mappings().first()
+    return dict(row) if row else None
 
 
 def revoke_session(conn: Connection, session_id: str) -> None:

@@ -367,7 +367,7 @@ class SetupTokenRefused(PermissionDenied):
 
 def needs_first_admin(db: Database) -> bool:
     with db.connect() as conn:
-        return users_sql.count_superusers(conn) == 0
+        return not users_sql.any_superuser(conn)
 
 
 def setup_token() -> str:
@@ -417,7 +417,7 @@ def create_first_admin(
     password_hash = passwords.make_password(password)
     with db.transaction() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FIRST_ADMIN_LOCK_KEY})
-        if users_sql.count_superusers(conn) > 0:
+        if users_sql.any_superuser(conn):
             raise PermissionDenied("An administrator already exists; set-up is closed.")
         users_sql.lock_username(conn, username)
         if users_sql.username_taken(conn, username):

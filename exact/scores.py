@@ -327,7 +327,7 @@ def iter_leaderboard_csv(
     db: Database, challenge_id: str, *, show_all: bool = False, board: Board | None = None
 ) -> Iterator[bytes]:
     """The whole ranking as CSV, chunk by chunk from a server-side cursor (internal ids left out)."""
-    with db.connect() as conn:
+    with db.streaming() as conn:
         rules, evaluation = _open_board(conn, challenge_id)
         if evaluation is None:
             columns = [c for c in _score_columns(show_all) if c != "score_id"]

@@ -74,11 +74,8 @@ def resolve_session(db: Database, cookie_value: str | None, *, secret_key: str, 
     if payload is None:
         return None
     with db.connect() as conn:
-        user_id = users_sql.get_live_session_user_id(conn, str(payload["sid"]))
-        if user_id is None or user_id != payload["uid"]:
-            return None
-        row = users_sql.get_by_id(conn, user_id)
-    if row is None or not row["is_active"]:
+        row = users_sql.get_live_session_user(conn, str(payload["sid"]))
+    if row is None or row["id"] != payload["uid"] or not row["is_active"]:
         return None
     if not hmac.compare_digest(str(payload["pwd"]), _password_fingerprint(secret_key, row["password"])):
         return None
@@ -91,10 +88,8 @@ def check_live(
     """For a browser tab that is already logged in: ``(user, password fingerprint)`` while the session row is
     live, the user active and (when ``fingerprint`` is given) the password unchanged, e.g. through Django."""
     with db.connect() as conn:
-        if users_sql.get_live_session_user_id(conn, session_id) != user_id:
-            return None
-        row = users_sql.get_by_id(conn, user_id)
-    if row is None or not row["is_active"]:
+        row = users_sql.get_live_session_user(conn, session_id)
+    if row is None or row["id"] != user_id or not row["is_active"]:
         return None
     current = _password_fingerprint(secret_key, row["password"])
     if fingerprint is not None and not hmac.compare_digest(fingerprint, current):
