@@ -70,6 +70,16 @@ CREATE TABLE IF NOT EXISTS exact_read_model_state (
     CONSTRAINT exact_read_model_state_pkey PRIMARY KEY (name)
 );
 
+-- Site-wide counts home shows on every view, kept by triggers instead of counted (count(*) over 50,000 users and
+-- participants was most of home's time): 'participants' (rows of exact_participant) and 'active_users'
+-- (auth_user rows with is_active). A row is only touched when its count changes, so submissions do not contend
+-- for it; a new participant or a registration holds it until its transaction ends.
+CREATE TABLE IF NOT EXISTS exact_site_count (
+    name varchar(40) NOT NULL,
+    value bigint NOT NULL,
+    CONSTRAINT exact_site_count_pkey PRIMARY KEY (name)
+);
+
 -- The all-submissions board pages over api_score in either direction, ties by time then id.
 CREATE INDEX IF NOT EXISTS exact_score_challenge_high_idx
     ON api_score USING btree (challenge_id, score DESC, created_at, id);
@@ -419,6 +429,46 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE OR REPLACE FUNCTION exact_site_count_add(p_name varchar, p_delta bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_delta <> 0 THEN
+        UPDATE exact_site_count SET value = value + p_delta WHERE name = p_name;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION exact_participant_counted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM exact_site_count_add('participants', (SELECT count(*) FROM new_rows));
+    ELSE
+        PERFORM exact_site_count_add('participants', -(SELECT count(*) FROM old_rows));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION exact_user_counted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM exact_site_count_add('active_users', (SELECT count(*) FROM new_rows WHERE is_active));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM exact_site_count_add('active_users', -(SELECT count(*) FROM old_rows WHERE is_active));
+    ELSE  -- an update (a login's last_login, say) changes the count only when is_active changes
+        PERFORM exact_site_count_add('active_users',
+            (SELECT count(*) FROM new_rows WHERE is_active) - (SELECT count(*) FROM old_rows WHERE is_active));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION exact_user_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE exact_site_count SET value = 0 WHERE name = 'active_users';
+    RETURN NULL;
+END $$;
+
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_score_insert_read_models') THEN
@@ -455,8 +505,43 @@ BEGIN
         CREATE TRIGGER exact_moderation_truncate_read_models AFTER TRUNCATE ON exact_moderation
             FOR EACH STATEMENT EXECUTE FUNCTION exact_moderation_truncated();
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_participant_insert_site_count') THEN
+        CREATE TRIGGER exact_participant_insert_site_count AFTER INSERT ON exact_participant
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_participant_counted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_participant_delete_site_count') THEN
+        CREATE TRIGGER exact_participant_delete_site_count AFTER DELETE ON exact_participant
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_participant_counted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_user_insert_site_count') THEN
+        CREATE TRIGGER exact_user_insert_site_count AFTER INSERT ON auth_user
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_user_counted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_user_delete_site_count') THEN
+        CREATE TRIGGER exact_user_delete_site_count AFTER DELETE ON auth_user
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_user_counted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_user_update_site_count') THEN
+        CREATE TRIGGER exact_user_update_site_count AFTER UPDATE ON auth_user
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION exact_user_counted();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_user_truncate_site_count') THEN
+        CREATE TRIGGER exact_user_truncate_site_count AFTER TRUNCATE ON auth_user
+            FOR EACH STATEMENT EXECUTE FUNCTION exact_user_truncated();
+    END IF;
     -- First run on this database (e.g. one Django filled): fill from api_score once, set-based.
     IF NOT EXISTS (SELECT 1 FROM exact_read_model_state WHERE name = 'scores') THEN
         PERFORM exact_rebuild_read_models();
+    END IF;
+    -- First run with the site counts: count once. The lock waits for writers in flight and holds new ones off
+    -- until this transaction (which created the triggers) commits, so no write is missed or counted twice.
+    IF NOT EXISTS (SELECT 1 FROM exact_read_model_state WHERE name = 'site_counts') THEN
+        LOCK TABLE auth_user, exact_participant IN SHARE ROW EXCLUSIVE MODE;
+        INSERT INTO exact_site_count (name, value)
+        VALUES ('participants', (SELECT count(*) FROM exact_participant)),
+               ('active_users', (SELECT count(*) FROM auth_user WHERE is_active))
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+        INSERT INTO exact_read_model_state (name) VALUES ('site_counts');
     END IF;
 END $$;

@@ -267,13 +267,14 @@ def recent(conn: Connection, *, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def totals(conn: Connection) -> dict[str, int]:
-    """Site counts from the read models: ranked submissions and distinct participants over all challenges."""
+    """Site counts from the read models: ranked submissions and distinct participants over all challenges, and
+    active users (exact_site_count, kept by triggers)."""
     query = sa.text(
         """
         SELECT (SELECT count(*) FROM api_challenge) AS challenges,
                (SELECT COALESCE(sum(submissions), 0) FROM exact_challenge_stats) AS submissions,
-               (SELECT count(*) FROM exact_participant) AS participants,
-               (SELECT count(*) FROM auth_user WHERE is_active) AS users
+               (SELECT value FROM exact_site_count WHERE name = 'participants') AS participants,
+               (SELECT value FROM exact_site_count WHERE name = 'active_users') AS users
         """
     )
     return dict(conn.execute(query).mappings().one())

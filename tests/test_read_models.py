@@ -86,11 +86,13 @@ def _reference(db: Database) -> dict[str, set]:
                 if record is None or (r[3] > record if direction else r[3] < record):
                     record = r[3]
                     records.add((cid, direction, r[0], r[3]))
+    active_users = sum(1 for (active,) in _fetch(db, "SELECT is_active FROM auth_user") if active)
     return {
         "best": bests,
         "stats": {(cid, *values) for cid, values in stats.items()},
         "participants": set(participants.items()),
         "records": records,
+        "site": {("participants", len(participants)), ("active_users", active_users)},
     }
 
 
@@ -112,6 +114,7 @@ def _read_models(db: Database) -> dict[str, set]:
         ),
         "participants": set(_fetch(db, "SELECT username, challenges FROM exact_participant")),
         "records": set(_fetch(db, "SELECT challenge_id, higher_is_better, score_id, score FROM exact_score_record")),
+        "site": set(_fetch(db, "SELECT name, value FROM exact_site_count")),
     }
 
 
@@ -186,7 +189,13 @@ def test_truncate_empties_the_read_models(db):
     _challenge(db, "t")
     _insert(db, "t", [("ann", 1.0, 0)])
     _execute(db, "TRUNCATE api_score")
-    assert _read_models(db) == {"best": set(), "stats": set(), "participants": set(), "records": set()}
+    assert _read_models(db) == {
+        "best": set(),
+        "stats": set(),
+        "participants": set(),
+        "records": set(),
+        "site": {("participants", 0), ("active_users", 0)},
+    }
 
 
 def test_a_bulk_insert_into_one_challenge_is_merged_set_based(db):
@@ -218,6 +227,61 @@ def test_first_application_fills_the_read_models_of_an_existing_database(db):
     apply_schema(db)  # idempotent: nothing refilled or duplicated
     _assert_consistent(db)
     assert _fetch(db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'exact_%_read_models'") == [(8,)]
+
+
+def _user(db: Database, username: str, *, active: bool = True) -> None:
+    _execute(
+        db,
+        "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
+        "is_active, date_joined) VALUES ('!', false, :u, '', '', '', false, :a, now())",
+        u=username,
+        a=active,
+    )
+
+
+def test_site_counts_follow_users_written_behind_the_apps_back(db):
+    """Home's user and participant counts come from exact_site_count; raw SQL on auth_user keeps them right."""
+    _user(db, "u0000", active=False)
+    _user(db, "u0001")
+    _user(db, "u0002")
+    _execute(
+        db,
+        "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, "
+        "is_active, date_joined) SELECT '!', false, 'bulk' || i, '', '', '', false, i % 7 <> 0, now() "
+        "FROM generate_series(1, 1001) AS i",
+    )
+    _assert_consistent(db)
+    assert scores.site_totals(db)["users"] == 2 + 1001 - 143  # u0000 and every 7th bulk user are inactive
+    _execute(db, "UPDATE auth_user SET is_active = NOT is_active WHERE username LIKE 'bulk1%'")
+    _execute(db, "UPDATE auth_user SET last_login = now()")  # changes no count
+    _execute(db, "DELETE FROM auth_user WHERE username LIKE 'bulk2%' OR username = 'u0001'")
+    _assert_consistent(db)
+    _challenge(db, "c")
+    _insert(db, "c", [("ann", 0.5, 0), ("bob", 0.7, 1), ("ann", 0.9, 2)])
+    _execute(db, "DELETE FROM api_score WHERE username = 'bob'")
+    _assert_consistent(db)
+    assert scores.site_totals(db)["participants"] == 1
+    _execute(db, "TRUNCATE auth_user CASCADE")
+    _assert_consistent(db)
+    assert scores.site_totals(db)["users"] == 0
+
+
+def test_site_counts_are_counted_once_when_first_applied(db):
+    _user(db, "ann")
+    _user(db, "bob", active=False)
+    _challenge(db, "c")
+    _insert(db, "c", [("ann", 0.5, 0)])
+    # A database from before the site counts: rows written while our triggers did not exist.
+    _execute(db, "DELETE FROM exact_read_model_state WHERE name = 'site_counts'")
+    _execute(db, "ALTER TABLE auth_user DISABLE TRIGGER USER")
+    _user(db, "cat")
+    _execute(db, "ALTER TABLE auth_user ENABLE TRIGGER USER")
+    _execute(db, "DELETE FROM exact_site_count")
+    apply_schema(db)
+    _assert_consistent(db)
+    apply_schema(db)  # idempotent
+    _assert_consistent(db)
+    assert (scores.site_totals(db)["users"], scores.site_totals(db)["participants"]) == (2, 1)
 
 
 def test_challenge_list_and_home_read_the_models(db):

@@ -56,6 +56,7 @@ OUR_TABLES = (
     "exact_read_model_state",
     "exact_score_best",
     "exact_score_record",
+    "exact_site_count",
     "exact_scoring_chunk",  # parallel scoring (schema.sql, issue 8)
 )
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
