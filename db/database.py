@@ -92,6 +92,13 @@ class Database:
         with _translated_errors(self.statement_timeout_ms), self._reads.connect() as conn:
             yield conn
 
+    def release_reads(self) -> None:
+        """Hand this thread's shared read connection back to the pool before slow work that needs none
+        (password hashing): a burst of logins then holds no connection each. The next read checks one out."""
+        shared = self._shared.get()
+        if shared is not None and shared.usable():
+            shared.release()
+
     @contextmanager
     def streaming(self) -> Iterator[Connection]:
         """A read connection inside a transaction (rolled back at the end), for server-side cursors
@@ -166,6 +173,11 @@ class _SharedReads:
             self._conn = self._engine.connect()
         return self._conn
 
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def after_error(self) -> None:
         """After a failed read the next one starts on a fresh connection (the old one may be broken)."""
         conn, self._conn = self._conn, None
@@ -177,9 +189,7 @@ class _SharedReads:
 
     def close(self) -> None:
         self._closed = True
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        self.release()
 
 
 @contextmanager

@@ -146,6 +146,7 @@ def _check_credentials(db: Database, username: str, password: str) -> User:
     if plausible:
         with db.connect() as conn:
             row = users_sql.get_by_username(conn, username)
+    db.release_reads()  # PBKDF2 next: hand a page run's read connection back while it runs
     if row is None:
         passwords.burn_time_like_check(password)
         raise AuthenticationFailed()
@@ -195,6 +196,7 @@ def register(
     if password != password_again:
         raise ValidationError("The two passwords do not match.")
     check_password_policy(password, username=username)
+    db.release_reads()
     password_hash = passwords.make_password(password)
     try:
         with db.transaction() as conn:
@@ -243,6 +245,7 @@ def change_password(
     with db.connect() as conn:
         user = require_user(conn, actor_id, "change your password")
         checked_hash = users_sql.get_by_id(conn, user.id)["password"]
+    db.release_reads()
     if not passwords.check_password(current_password or "", checked_hash):
         raise ValidationError("Your current password is not correct.")
     if new_password != new_password_again:
@@ -334,6 +337,7 @@ def create_user(
     email = clean_email(email)
     if enforce_policy:
         check_password_policy(password, username=username)
+    db.release_reads()
     password_hash = passwords.make_password(password)  # before the transaction: no connection held while hashing
     try:
         with db.transaction() as conn:
@@ -414,6 +418,7 @@ def create_first_admin(
     if password != password_again:
         raise ValidationError("The two passwords do not match.")
     check_password_policy(password, username=username)
+    db.release_reads()
     password_hash = passwords.make_password(password)
     with db.transaction() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FIRST_ADMIN_LOCK_KEY})

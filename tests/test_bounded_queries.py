@@ -116,6 +116,94 @@ def test_an_unreachable_server_is_still_database_unavailable():
         database.dispose()
 
 
+# --- one read connection per page run -----------------------------------------------------------------------------
+
+
+def _checkouts(database: Database) -> list[int]:
+    seen: list[int] = []
+    sa.event.listen(database.engine, "checkout", lambda *_: seen.append(1))
+    return seen
+
+
+def test_reads_inside_shared_reads_use_one_connection_without_a_transaction(db_url):
+    database = Database(db_url, pool_size=2, max_overflow=0, statement_timeout_ms=100)
+    try:
+        checkouts = _checkouts(database)
+        with database.shared_reads():
+            pids = set()
+            for _ in range(12):  # a page's dozen service calls
+                with database.connect() as conn:
+                    pids.add(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                    # autocommit: a read leaves no transaction open between statements
+                    status = conn.connection.dbapi_connection.info.transaction_status
+                    assert status == psycopg.pq.TransactionStatus.IDLE
+            assert len(pids) == 1 and len(checkouts) == 1
+            with pytest.raises(QueryTooSlow), database.connect() as conn:
+                conn.execute(sa.text(SLEEP))
+            with database.connect() as conn:  # after a failed read: a fresh connection that works
+                assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            with database.transaction() as conn:  # writes keep their own transaction and connection
+                assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() not in pids
+        assert database.engine.pool.checkedout() == 0  # returned at the end of the block
+        with database.connect() as conn:  # outside the block: a connection per call again
+            conn.execute(sa.text("SELECT 1"))
+        assert len(checkouts) == 4  # the block, the fresh one after the error, the transaction, this read
+    finally:
+        database.dispose()
+
+
+def test_another_thread_never_shares_the_block_connection(db_url):
+    import threading
+
+    database = Database(db_url, pool_size=2, max_overflow=0)
+    try:
+        pids: dict[str, int] = {}
+
+        def read(name: str) -> None:
+            with database.connect() as conn:
+                pids[name] = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+        with database.shared_reads():
+            read("block")
+            import contextvars
+
+            context = contextvars.copy_context()  # a copied context still carries the block's holder
+            worker = threading.Thread(target=context.run, args=(read, "thread"))
+            worker.start()
+            worker.join()
+        assert pids["block"] != pids["thread"]
+    finally:
+        database.dispose()
+
+
+def test_a_page_run_checks_out_one_connection(app, db):
+    from exact.scores import submit_score
+    from ui.runtime import get_db
+
+    make_user(db, "root", superuser=True)
+    pat, ann = make_user(db, "pat"), make_user(db, "ann")
+    with db.transaction() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_challenge (challenge_id, title, description, created_at, mlmodel, dataset, xaimethod)"
+                " VALUES ('busy', 'Busy', 'd', now(), '', '', '')"
+            )
+        )
+    for user, score in ((pat, 0.4), (ann, 0.6), (pat, 0.7)):
+        submit_score(db, user.id, "busy", score)
+    at = app()
+    log_in_state(at, db, pat.id)
+    at.query_params["challenge"] = "busy"
+    run(at)
+    checkouts = _checkouts(get_db())
+    for page in ("app_pages/home.py", "app_pages/challenges.py", "app_pages/leaderboard.py", "app_pages/submit.py"):
+        checkouts.clear()
+        goto(at, page)
+        assert not at.exception and len(checkouts) == 1, page
+        if page.endswith("leaderboard.py"):  # the whole board was read: table and its three charts
+            assert at.dataframe[0].value["username"].tolist() == ["pat", "ann"] and len(at.get("plotly_chart")) == 3
+
+
 # --- the app's engine -------------------------------------------------------------------------------------------
 
 
@@ -276,6 +364,27 @@ def test_registering_and_creating_users_hash_with_nothing_open(db, watch):
         db, username="boss", password=PASSWORD, password_again=PASSWORD, setup_token=accounts.setup_token()
     )
     assert watch.take() == [NOTHING_OPEN]
+
+
+def test_inside_a_page_run_hashing_hands_the_shared_read_connection_back(db, watch):
+    """A page run reads on one shared connection (Database.shared_reads); PBKDF2 must not pin it."""
+    make_user(db, "alice", password=PASSWORD)
+    watch.take()
+    with db.shared_reads():
+        with db.connect() as conn:  # what a page run has read before the form (session, first-run check)
+            conn.execute(sa.text("SELECT 1"))
+        assert db.engine.pool.checkedout() == 1
+        assert accounts.authenticate(db, "alice", PASSWORD).username == "alice"
+        assert watch.take() == [NOTHING_OPEN]
+        with db.connect() as conn:  # the next read checks a connection out again
+            conn.execute(sa.text("SELECT 1"))
+        accounts.register(db, username="newbie", password=PASSWORD, password_again=PASSWORD)
+        assert watch.take() == [NOTHING_OPEN]
+        user_id = accounts.authenticate(db, "alice", PASSWORD).id
+        accounts.change_password(
+            db, user_id, current_password=PASSWORD, new_password=PASSWORD + "x", new_password_again=PASSWORD + "x"
+        )
+        assert watch.take() == [NOTHING_OPEN, NOTHING_OPEN, NOTHING_OPEN]
 
 
 def _set_hash_elsewhere(db_url: str, username: str, password_hash: str):
