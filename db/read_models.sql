@@ -264,6 +264,21 @@ BEGIN
     PERFORM exact_rebuild_records(ARRAY(SELECT challenge_id FROM exact_challenge_stats));
     INSERT INTO exact_read_model_state (name) VALUES ('scores')
     ON CONFLICT (name) DO UPDATE SET filled_at = now();
+    PERFORM exact_recount_site();  -- also right after bulk loads with triggers off (session_replication_role)
+END $$;
+
+-- Count the site counts from scratch (first application, rebuilds). The lock waits for writers in flight and holds
+-- new ones off until this transaction commits, so no write is missed or counted twice.
+CREATE OR REPLACE FUNCTION exact_recount_site() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE auth_user, exact_participant IN SHARE ROW EXCLUSIVE MODE;
+    INSERT INTO exact_site_count (name, value)
+    VALUES ('participants', (SELECT count(*) FROM exact_participant)),
+           ('active_users', (SELECT count(*) FROM auth_user WHERE is_active))
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+    INSERT INTO exact_read_model_state (name) VALUES ('site_counts')
+    ON CONFLICT (name) DO UPDATE SET filled_at = now();
 END $$;
 
 -- INSERT INTO api_score: merge the new rows into the bests incrementally (no rescan of existing rows).
@@ -534,14 +549,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM exact_read_model_state WHERE name = 'scores') THEN
         PERFORM exact_rebuild_read_models();
     END IF;
-    -- First run with the site counts: count once. The lock waits for writers in flight and holds new ones off
-    -- until this transaction (which created the triggers) commits, so no write is missed or counted twice.
+    -- First run with the site counts (the database had the other read models already): count once.
     IF NOT EXISTS (SELECT 1 FROM exact_read_model_state WHERE name = 'site_counts') THEN
-        LOCK TABLE auth_user, exact_participant IN SHARE ROW EXCLUSIVE MODE;
-        INSERT INTO exact_site_count (name, value)
-        VALUES ('participants', (SELECT count(*) FROM exact_participant)),
-               ('active_users', (SELECT count(*) FROM auth_user WHERE is_active))
-        ON CONFLICT (name) DO UPDATE SET value = excluded.value;
-        INSERT INTO exact_read_model_state (name) VALUES ('site_counts');
+        PERFORM exact_recount_site();
     END IF;
 END $$;

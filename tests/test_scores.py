@@ -144,6 +144,34 @@ def test_progression_and_histogram(db, challenge):
     assert board.histogram["bin_end"].max() == pytest.approx(0.7)
 
 
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_histogram_of_1001_participants_matches_numpy(db, challenge, higher_is_better):
+    """Cross-checked against numpy.histogram over each participant's best (its last bin is closed, as ours)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    values = rng.normal(0.6, 0.15, size=(1001, 3))
+    with db.transaction() as conn:
+        conn.execute(
+            sa.text("INSERT INTO exact_competition (challenge_id, higher_is_better) VALUES ('c1', :h)"),
+            {"h": higher_is_better},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO api_score (username, challenge_id, score, created_at) "
+                "SELECT 'u' || i, 'c1', v, now() "
+                "FROM unnest(CAST(:users AS int[]), CAST(:values AS float8[])) AS t(i, v)"
+            ),
+            {"users": [i for i in range(1001) for _ in range(3)], "values": values.ravel().tolist()},
+        )
+    bests = values.max(axis=1) if higher_is_better else values.min(axis=1)
+    expected, edges = np.histogram(bests, bins=30, range=(bests.min(), bests.max()))
+    board = scores.leaderboard(db, challenge, bins=30)
+    shown = dict(zip(board.histogram["bin_start"].round(9), board.histogram["count"], strict=True))
+    assert {round(e, 9): int(n) for e, n in zip(edges[:-1], expected, strict=True) if n} == shown
+    assert board.histogram["bin_end"].max() == pytest.approx(bests.max())
+
+
 def test_histogram_single_value(db, challenge):
     _insert(db, [("a", 0.4, 0), ("b", 0.4, 1)])
     board = scores.leaderboard(db, challenge)
