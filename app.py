@@ -42,6 +42,7 @@ def _pages(user) -> dict[str, list[st.Page]]:
     account = [st.Page("app_pages/profile.py", title="Profile", icon=":material/person:")]
     if user.is_admin:
         account.append(st.Page("app_pages/users.py", title="Users", icon=":material/group:"))
+        account.append(st.Page("app_pages/database.py", title="Database", icon=":material/database:"))
     account.append(st.Page("app_pages/logout.py", title="Log out", icon=":material/logout:"))
     return {"Exact": browse, "Participate": participate, "Account": account}
 

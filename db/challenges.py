@@ -91,14 +91,20 @@ def exists(conn: Connection, challenge_id: str) -> bool:
 
 
 def insert(
-    conn: Connection, *, challenge_id: str, title: str, description: str, mlmodel: str, dataset: str, xaimethod: str
+    conn: Connection,
+    *,
+    challenge_id: str,
+    title: str,
+    description: str,
+    mlmodel: str,
+    dataset: str,
+    xaimethod: str,
+    owner: str = "",
 ) -> int:
+    """Through exact_insert_challenge (db/upstream.py): it also fills the columns a newer upstream schema has,
+    e.g. ``created_by``/``creator`` with ``owner`` (the organiser's username)."""
     query = sa.text(
-        """
-        INSERT INTO api_challenge (challenge_id, title, description, created_at, mlmodel, dataset, xaimethod)
-        VALUES (:challenge_id, :title, :description, now(), :mlmodel, :dataset, :xaimethod)
-        RETURNING id
-        """
+        "SELECT exact_insert_challenge(:challenge_id, :title, :description, :mlmodel, :dataset, :xaimethod, :owner)"
     )
     params = {
         "challenge_id": challenge_id,
@@ -107,6 +113,7 @@ def insert(
         "mlmodel": mlmodel,
         "dataset": dataset,
         "xaimethod": xaimethod,
+        "owner": owner,
     }
     return conn.execute(query, params).scalar_one()
 

@@ -80,11 +80,12 @@ CREATE TABLE IF NOT EXISTS exact_site_count (
     CONSTRAINT exact_site_count_pkey PRIMARY KEY (name)
 );
 
--- The all-submissions board pages over api_score in either direction, ties by time then id.
-CREATE INDEX IF NOT EXISTS exact_score_challenge_high_idx
-    ON api_score USING btree (challenge_id, score DESC, created_at, id);
-CREATE INDEX IF NOT EXISTS exact_score_challenge_low_idx
-    ON api_score USING btree (challenge_id, score, created_at, id);
+-- The all-submissions board pages over the ranked rows in either direction, ties by time then id. The key is the
+-- row's primary value, as exact_ranked_score computes it for this database's version (db/upstream.py).
+CREATE INDEX IF NOT EXISTS @index_name(high)
+    ON api_score USING btree (challenge_id, @index_score DESC, created_at, id) @index_where;
+CREATE INDEX IF NOT EXISTS @index_name(low)
+    ON api_score USING btree (challenge_id, @index_score, created_at, id) @index_where;
 
 -- Serialise all read-model work on these challenges within the transaction (sorted: no deadlocks).
 CREATE OR REPLACE FUNCTION exact_lock_challenges(p_challenges varchar[]) RETURNS void
@@ -105,7 +106,7 @@ BEGIN
     FROM (
         SELECT s.challenge_id, s.id, s.created_at, s.score, s.username,
                max(s.score) OVER w AS previous_high, min(s.score) OVER w AS previous_low
-        FROM api_score s
+        FROM exact_ranked_score s
         WHERE s.challenge_id = ANY (p_challenges)
           AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
         WINDOW w AS (PARTITION BY s.challenge_id ORDER BY s.created_at, s.id
@@ -172,7 +173,7 @@ BEGIN
         FROM (
             SELECT s.id, s.created_at, s.score, s.username,
                    CASE WHEN gone.higher_is_better THEN max(s.score) OVER w ELSE min(s.score) OVER w END AS before
-            FROM api_score s
+            FROM exact_ranked_score s
             WHERE s.challenge_id = gone.challenge_id
               AND (previous IS NULL OR (gone.higher_is_better AND s.score > previous)
                    OR (NOT gone.higher_is_better AND s.score < previous))
@@ -204,7 +205,7 @@ BEGIN
     WITH pairs AS (SELECT DISTINCT c, u FROM unnest(p_challenges, p_usernames) AS t(c, u)),
     ranked AS (
         SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM pairs
-        JOIN api_score s ON s.challenge_id = pairs.c AND s.username = pairs.u
+        JOIN exact_ranked_score s ON s.challenge_id = pairs.c AND s.username = pairs.u
         WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
     ),
     added AS (
@@ -244,7 +245,7 @@ BEGIN
     DELETE FROM exact_participant;
     DELETE FROM exact_score_record;
     WITH ranked AS (
-        SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM api_score s
+        SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM exact_ranked_score s
         WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
     )
     INSERT INTO exact_score_best
@@ -291,8 +292,8 @@ DECLARE
 BEGIN
     PERFORM exact_lock_challenges(ARRAY(SELECT DISTINCT challenge_id FROM new_rows));
     WITH ranked AS (
-        SELECT n.id, n.challenge_id, n.username, n.score, n.created_at FROM new_rows n
-        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
+        SELECT n.id, n.challenge_id, n.username, @score(n) AS score, n.created_at FROM new_rows n
+        WHERE @ranked(n) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
     ),
     grouped AS (
         SELECT g.challenge_id, g.username, h.score AS best_high, h.id AS best_high_id, h.created_at AS best_high_at,
@@ -350,8 +351,8 @@ BEGIN
             PERFORM exact_rebuild_records(ARRAY[challenge]);
         ELSE
             FOR fresh IN
-                SELECT n.id, n.username, n.score, n.created_at FROM new_rows n
-                WHERE n.challenge_id = challenge
+                SELECT n.id, n.username, @score(n) AS score, n.created_at FROM new_rows n
+                WHERE n.challenge_id = challenge AND @ranked(n)
                   AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
                 ORDER BY n.created_at, n.id
             LOOP
@@ -424,7 +425,7 @@ BEGIN
     );
     IF TG_OP = 'DELETE' THEN
         -- A restored row re-enters the records like a new one.
-        FOR restored IN SELECT id, challenge_id, username, score, created_at FROM api_score s
+        FOR restored IN SELECT id, challenge_id, username, score, created_at FROM exact_ranked_score s
                         WHERE id = ANY (ids)
                           AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
                         ORDER BY created_at, id LOOP

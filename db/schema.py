@@ -2,26 +2,65 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
+from db import upstream
 from db.database import Database
 from exact import PROJECT_ROOT
 
 SCHEMA_FILE = PROJECT_ROOT / "schema.sql"
 # Tables kept up to date by triggers on api_score / exact_moderation (docs/architecture.md, "Read models").
 READ_MODELS_FILE = PROJECT_ROOT / "db" / "read_models.sql"
+# The api tables as each later upstream version creates them (init-db --django-schema), applied before schema.sql.
+DJANGO_SCHEMAS_DIR = PROJECT_ROOT / "db" / "django_schemas"
 # Any constant works; it only has to be the same for every process applying the schema.
 _SCHEMA_LOCK_KEY = 0x45584143  # "EXAC"
 
 
-def apply_schema(db: Database) -> None:
-    """Idempotent: safe on an empty database, on one we created, and on one Django created with data in it."""
+def apply_schema(db: Database, *, django_schema: str = "spec") -> upstream.UpstreamSchema:
+    """Idempotent: safe on an empty database, on one we created, and on one Django created with data in it.
+
+    ``django_schema`` only matters for tables that do not exist yet: they are created as that upstream version's
+    migrations would create them. On any database, the api tables' live columns decide how scores are read and
+    written (db/upstream.py); a required column the app cannot fill raises IncompatibleSchema before anything is
+    changed.
+    """
+    if django_schema not in upstream.KNOWN_VERSIONS:
+        known = ", ".join(upstream.KNOWN_VERSIONS)
+        raise ValueError(f"Unknown Django schema {django_schema!r}; choose one of {known}.")
     sql = SCHEMA_FILE.read_text()
-    read_models = READ_MODELS_FILE.read_text()
     # No statement time limit here: the first run on a large adopted database fills the read models in one pass.
     with db.transaction(statement_timeout_ms=0) as conn:
         # Two processes starting at once (app + CLI) must not race on CREATE ... IF NOT EXISTS.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        if django_schema != "spec":
+            conn.exec_driver_sql((DJANGO_SCHEMAS_DIR / f"{django_schema}.sql").read_text())
         conn.exec_driver_sql(sql)
+        found = upstream.detect(conn)
+        if found.problems:
+            raise upstream.IncompatibleSchema(found.problems)  # rolls back: nothing created or changed
+        for statement in (found.ranked_view(), found.score_insert_function(), found.challenge_insert_function()):
+            conn.exec_driver_sql(statement)
         # Right after the tables exist; on its first run it fills the read models from api_score (one pass).
-        conn.exec_driver_sql(read_models)
+        conn.exec_driver_sql(read_models_sql(found))
+    return found
+
+
+def read_models_sql(found: upstream.UpstreamSchema) -> str:
+    """db/read_models.sql with its placeholders filled for this database's columns: @score(alias) and
+    @ranked(alias) for rows of new_rows, and the all-submissions indexes on the primary value."""
+    text = READ_MODELS_FILE.read_text()
+    text = re.sub(r"@score\((\w+)\)", lambda m: found.primary_score(m.group(1)), text)
+    text = re.sub(r"@ranked\((\w+)\)", lambda m: found.ranked(m.group(1)), text)
+    # Index expressions name no alias; the spec's plain column keeps its original index names.
+    plain = not found.has_emd_score and not found.has_status
+    text = re.sub(
+        r"@index_name\((\w+)\)",
+        lambda m: f"exact_score_challenge_{m.group(1)}_idx" if plain else f"exact_score_primary_{m.group(1)}_idx",
+        text,
+    )
+    text = text.replace("@index_score", "score" if plain else f"({found.primary_score(None)})")
+    where = found.ranked(None)
+    return text.replace("@index_where", "" if where == "TRUE" else f"WHERE {where}")

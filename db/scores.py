@@ -9,29 +9,40 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-# Rows on the leaderboard: the challenge's scores that are not hidden, disqualified or withdrawn.
+# Rows on the leaderboard: the challenge's ranked scores (exact_ranked_score: completed and with a value on newer
+# upstream schemas, db/upstream.py) that are not hidden, disqualified or withdrawn.
 _RANKED_ROWS = """
-api_score s WHERE s.challenge_id = :challenge_id
+exact_ranked_score s WHERE s.challenge_id = :challenge_id
 AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
 """
 
 
 def insert(
-    conn: Connection, *, username: str, challenge_id: str, score: float, created_at: datetime | None = None
+    conn: Connection,
+    *,
+    username: str,
+    challenge_id: str,
+    score: float,
+    created_at: datetime | None = None,
+    method_name: str | None = None,
+    std: float | None = None,
 ) -> dict[str, Any]:
-    query = sa.text(
-        """
-        INSERT INTO api_score (username, challenge_id, score, created_at)
-        VALUES (:username, :challenge_id, :score, COALESCE(:created_at, now()))
-        RETURNING id, username, challenge_id, score, created_at
-        """
-    )
-    params = {"username": username, "challenge_id": challenge_id, "score": score, "created_at": created_at}
+    """Through exact_insert_score (db/upstream.py): on a newer upstream schema it also writes status, emd_score
+    (= score), emd_std (= ``std``) and method_name, as upstream's Django would."""
+    query = sa.text("SELECT * FROM exact_insert_score(:username, :challenge_id, :score, :created_at, :method, :std)")
+    params = {
+        "username": username,
+        "challenge_id": challenge_id,
+        "score": score,
+        "created_at": created_at,
+        "method": method_name,
+        "std": std,
+    }
     return dict(conn.execute(query, params).mappings().one())
 
 
 def get(conn: Connection, score_id: int) -> dict[str, Any] | None:
-    query = sa.text("SELECT id, username, challenge_id, score, created_at FROM api_score WHERE id = :id")
+    query = sa.text("SELECT id, username, challenge_id, score, created_at FROM exact_ranked_score WHERE id = :id")
     row = conn.execute(query, {"id": score_id}).mappings().first()
     return dict(row) if row else None
 
@@ -262,7 +273,7 @@ def recent(conn: Connection, *, limit: int = 10) -> list[dict[str, Any]]:
     query = sa.text(
         """
         SELECT s.id AS score_id, s.username, s.challenge_id, s.score, s.created_at, c.title
-        FROM api_score s LEFT JOIN api_challenge c ON c.challenge_id = s.challenge_id
+        FROM exact_ranked_score s LEFT JOIN api_challenge c ON c.challenge_id = s.challenge_id
         WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT :limit

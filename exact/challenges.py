@@ -54,6 +54,8 @@ SORT_LABELS = {
     "title": "Title (A-Z)",
 }
 
+_UNIQUE_VIOLATION = "23505"  # SQLSTATE of a duplicate key
+
 
 @dataclass(frozen=True)
 class Challenge:
@@ -229,6 +231,7 @@ def create_challenge(
                 paths[kind] = staged.write(f"challenges/{challenge_id}/{kind}", upload)
             challenges_sql.insert(
                 conn,
+                owner=organiser.username,
                 challenge_id=challenge_id,
                 title=title,
                 description=description,
@@ -251,7 +254,9 @@ def create_challenge(
                     split_fractions=evaluation.split_fractions,
                     publish_labels=evaluation.publish_labels,
                 )
-    except IntegrityError:
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise  # e.g. a NOT NULL column of a newer upstream schema: not the user's doing, logged as such
         # Another organiser took the same id between our check and our insert; the unique key decided.
         raise ValidationError(f"The challenge id {challenge_id!r} is already taken; choose another.") from None
     return get_challenge(db, challenge_id)

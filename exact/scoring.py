@@ -292,8 +292,14 @@ def _assemble(conn, claimed: dict[str, Any], evaluation: EvaluationSet, codes: n
             raise PermissionDenied("The submitting account is no longer active.")
         shown = rounded(public_value)
         if shown is not None:  # nothing scorable on the public part: nothing to rank
+            # The method's name goes to upstream's method_name column where there is one; its standard deviation
+            # does not (emd_std stays NULL): Django would show it to everyone, and it is not a published aggregate.
             score_id = scores_sql.insert(
-                conn, username=user.username, challenge_id=claimed["challenge_id"], score=shown
+                conn,
+                username=user.username,
+                challenge_id=claimed["challenge_id"],
+                score=shown,
+                method_name=claimed.get("method_name") or None,
             )["id"]
     evaluations_sql.insert_summaries(conn, sid, by_split, evaluation.primary_metric)
     stored = {**result.to_dict(), "split_codes": None if codes is None else codes.tolist()}  # organisers only

@@ -27,7 +27,7 @@ VISITOR_PAGES = {
 BROWSE_PAGES = VISITOR_PAGES - {"app_pages/login.py", "app_pages/register.py"}
 PARTICIPANT_PAGES = BROWSE_PAGES | {"app_pages/submit.py", "app_pages/profile.py", "app_pages/logout.py"}
 ORGANISER_PAGES = PARTICIPANT_PAGES | {"app_pages/manage_challenge.py"}
-SUPERUSER_PAGES = ORGANISER_PAGES | {"app_pages/users.py"}
+SUPERUSER_PAGES = ORGANISER_PAGES | {"app_pages/users.py", "app_pages/database.py"}
 ALL_PAGES = {f"app_pages/{p.name}" for p in (REPO / "app_pages").glob("*.py") if p.name != "__init__.py"}
 
 # The title each page shows (challenge.py shows the challenge's own title).
@@ -41,6 +41,7 @@ PAGE_TITLES = {
     "app_pages/profile.py": "Profile",
     "app_pages/manage_challenge.py": "Create / edit challenge",
     "app_pages/users.py": "Users",
+    "app_pages/database.py": "Database",
     "app_pages/setup.py": "Welcome to Exact",
     "app_pages/result.py": "Submission result",
 }

@@ -172,6 +172,16 @@ def test_revoked_session_or_deactivated_user_falls_back_to_visitor(app, db, worl
 
 
 # --- deep links to pages a role is not offered ------------------------------------------------------------------
+def test_the_database_page_shows_administrators_the_schema_version(app, db, people):
+    at = app()
+    log_in_state(at, db, people["superuser"].id)
+    run(at)
+    goto(at, "app_pages/database.py")
+    assert title(at) == "Database" and not at.error
+    assert {m.label: m.value for m in at.metric} == {"Schema of the Exact tables": "the spec (2025-05)"}
+    assert "None: the tables are exactly the spec's." in [m.value for m in at.markdown]
+
+
 # app.py always runs first (the page folder is app_pages/, not pages/, so Streamlit's legacy automatic pages/
 # navigation never runs a page file by itself); a page missing from the role's navigation is never run.
 
@@ -185,6 +195,8 @@ def test_revoked_session_or_deactivated_user_falls_back_to_visitor(app, db, worl
         ("app_pages/manage_challenge.py", "visitor"),
         ("app_pages/users.py", "participant"),
         ("app_pages/users.py", "organiser"),
+        ("app_pages/database.py", "participant"),
+        ("app_pages/database.py", "organiser"),
         ("app_pages/manage_challenge.py", "participant"),
         ("app_pages/setup.py", "superuser"),
     ],

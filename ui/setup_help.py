@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import make_url
 
+from db.upstream import IncompatibleSchema
 from exact.errors import DatabaseUnavailable
 
 
@@ -30,6 +31,11 @@ def render_database_help(exc: BaseException) -> None:
         st.title("Exact's configuration has an error")
         st.error(str(settings_error))
         st.markdown("Fix the setting (environment variable or `.streamlit/secrets.toml`) and restart the app.")
+        return
+    if isinstance(exc, IncompatibleSchema):  # reachable, but its tables need what this app cannot write
+        st.title("Exact cannot use this database")
+        st.error(str(exc))
+        st.markdown(f"Exact tried {_describe_target()}. Nothing was changed in it.")
         return
     st.title("Exact cannot reach its database")
     unavailable = isinstance(exc, DatabaseUnavailable)
