@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import sqlalchemy as sa
@@ -45,7 +46,26 @@ def apply_schema(db: Database, *, django_schema: str = "spec") -> upstream.Upstr
             conn.exec_driver_sql(statement)
         # Right after the tables exist; on its first run it fills the read models from api_score (one pass).
         conn.exec_driver_sql(read_models_sql(found))
+        _refill_if_the_ranking_rule_changed(conn, found)
     return found
+
+
+def _refill_if_the_ranking_rule_changed(conn: sa.Connection, found: upstream.UpstreamSchema) -> None:
+    """The read models hold the rows that ranked under the rule of the last start. If upstream's migrations have
+    changed the rule since (a status or emd_score column appeared), refill them once under the new one."""
+    rule = "rule:" + hashlib.sha256((found.primary_score("s") + " / " + found.ranked("s")).encode()).hexdigest()[:32]
+    known = set(conn.execute(sa.text("SELECT name FROM exact_read_model_state WHERE name LIKE 'rule:%'")).scalars())
+    if rule in known:
+        return
+    just_filled = conn.execute(
+        sa.text("SELECT filled_at = now() FROM exact_read_model_state WHERE name = 'scores'")
+    ).scalar_one_or_none()
+    spec_rule = found.ranked("s") == "TRUE" and found.primary_score("s") == "s.score"
+    # Filled before rules were recorded (always under the spec's rule), or under another rule: refill.
+    if not just_filled and (known or not spec_rule):
+        conn.execute(sa.text("SELECT exact_rebuild_read_models()"))
+    conn.execute(sa.text("DELETE FROM exact_read_model_state WHERE name LIKE 'rule:%'"))
+    conn.execute(sa.text("INSERT INTO exact_read_model_state (name) VALUES (:rule)"), {"rule": rule})
 
 
 def read_models_sql(found: upstream.UpstreamSchema) -> str:
