@@ -67,7 +67,8 @@ def count_submissions(
         )
     else:
         query = sa.text(
-            "SELECT count(*) FILTER (WHERE created_at >= :since), count(*) FROM api_score "
+            # exact_ranked_score: on upstream's later schemas a failed (or unfinished) run does not count
+            "SELECT count(*) FILTER (WHERE created_at >= :since), count(*) FROM exact_ranked_score "
             "WHERE challenge_id = :c AND username = :name"
         )
     row = conn.execute(query, {"since": since, "c": challenge_id, "u": user_id, "name": username}).one()

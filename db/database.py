@@ -20,6 +20,7 @@ from contextvars import ContextVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from exact.errors import DatabaseUnavailable, QueryTooSlow
 
@@ -45,6 +46,7 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 40,
         statement_timeout_ms: int | None = None,
+        pool_timeout_s: float = 10,
     ) -> None:
         """``statement_timeout_ms``: the limit of every statement on every connection (None: the server's own,
         which is no limit by default; the app and the CLI always pass EXACT_STATEMENT_TIMEOUT_MS)."""
@@ -69,7 +71,7 @@ class Database:
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_timeout=10,
+            pool_timeout=pool_timeout_s,
             connect_args=connect_args,
         )
         self._reads: Engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -83,11 +85,14 @@ class Database:
         if shared is not None and shared.usable():
             with _translated_errors(self.statement_timeout_ms):
                 conn = shared.connection()
+                shared.in_use += 1
                 try:
                     yield conn
                 except DBAPIError:
                     shared.after_error()
                     raise
+                finally:
+                    shared.in_use -= 1
             return
         with _translated_errors(self.statement_timeout_ms), self._reads.connect() as conn:
             yield conn
@@ -132,6 +137,10 @@ class Database:
             raise TypeError("statement_timeout_ms must be a whole number of milliseconds")
         if statement_timeout_ms is not None and statement_timeout_ms < 0:
             raise ValueError("statement_timeout_ms must be 0 (no limit) or positive")
+        shared = self._shared.get()
+        if shared is not None and shared.usable() and not shared.in_use:
+            # A write in a page run: hand the run's read connection back first, so a run never holds two.
+            shared.release()
         with _translated_errors(statement_timeout_ms or self.statement_timeout_ms), self.engine.begin() as conn:
             if statement_timeout_ms is not None:
                 # set_config(..., is_local => true) is SET LOCAL with a bound parameter.
@@ -163,6 +172,7 @@ class _SharedReads:
         self._thread = threading.get_ident()
         self._conn: Connection | None = None
         self._closed = False
+        self.in_use = 0  # connect() blocks open on it right now (a write inside one must not take it away)
 
     def usable(self) -> bool:
         # A context copied into another thread (or kept past the block) must not share this connection.
@@ -197,6 +207,8 @@ def _translated_errors(timeout_ms: int | None) -> Iterator[None]:
     """Driver errors the pages explain: a cancelled statement (QueryTooSlow), an unreachable server."""
     try:
         yield
+    except PoolTimeout as exc:  # every pooled connection busy for pool_timeout: the server is there, but busy
+        raise QueryTooSlow("waiting for a free database connection", timeout_ms=timeout_ms) from exc
     except (OperationalError, InterfaceError) as exc:
         if _is_query_canceled(exc):
             raise QueryTooSlow(_statement_text(exc), timeout_ms=timeout_ms) from exc
@@ -217,4 +229,10 @@ def _statement_text(exc: DBAPIError) -> str:
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
+    """Lost or unreachable server: an invalidated connection, a connection exception (SQLSTATE class 08), the
+    server shutting down (57P), or no SQLSTATE at all (the driver could not talk to it). A deadlock or a
+    serialisation failure is an OperationalError too, but not an outage: it stays an unexpected error."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(("08", "57P"))

@@ -70,10 +70,11 @@ CREATE TABLE IF NOT EXISTS exact_read_model_state (
     CONSTRAINT exact_read_model_state_pkey PRIMARY KEY (name)
 );
 
--- Site-wide counts home shows on every view, kept by triggers instead of counted (count(*) over 50,000 users and
--- participants was most of home's time): 'participants' (rows of exact_participant) and 'active_users'
--- (auth_user rows with is_active). A row is only touched when its count changes, so submissions do not contend
--- for it; a new participant or a registration holds it until its transaction ends.
+-- Site-wide counts home shows on every view, kept by triggers instead of counted: 'active_users' (auth_user rows
+-- with is_active; counting them was half of home's time at 50,000 users). The row is only touched when the count
+-- changes (a login's last_login does not), so it is held only by registrations and (de)activations. Participants
+-- are counted (exact_participant, index-only): a counter row updated under the per-challenge locks of a first
+-- submission could deadlock two transactions that submit to two challenges each.
 CREATE TABLE IF NOT EXISTS exact_site_count (
     name varchar(40) NOT NULL,
     value bigint NOT NULL,
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS exact_site_count (
 );
 
 -- The all-submissions board pages over the ranked rows in either direction, ties by time then id. The key is the
--- row's primary value, as exact_ranked_score computes it for this database's version (db/upstream.py).
+-- row's primary value, as exact_ranked_score computes it for this database's version (db/upstream.py; the
+-- name carries the rule, so a changed rule gets a new index).
 CREATE INDEX IF NOT EXISTS @index_name(high)
     ON api_score USING btree (challenge_id, @index_score DESC, created_at, id) @index_where;
 CREATE INDEX IF NOT EXISTS @index_name(low)
@@ -95,6 +97,19 @@ BEGIN
     FROM (SELECT DISTINCT c FROM unnest(p_challenges) AS t(c) ORDER BY c) locks;
 END $$;
 
+-- Whether a score row may rank, and its primary value, whatever upstream columns api_score has right now
+-- (../shared/spec/upstream-schema-versions.md): completed (when there is a status) and with a value, the value being
+-- emd_score when set, else score. Read through to_jsonb, so a column that a later upstream migration adds counts at
+-- once, without waiting for the app's next start (and Django's own inserts of pending rows with no score never
+-- reach the NOT NULL columns below).
+CREATE OR REPLACE FUNCTION exact_primary_value(p_row jsonb, p_score double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$ SELECT COALESCE((p_row ->> 'emd_score')::double precision, p_score) $$;
+
+CREATE OR REPLACE FUNCTION exact_may_rank(p_row jsonb, p_score double precision) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT COALESCE(p_row ->> 'status', 'completed') = 'completed' AND exact_primary_value(p_row, p_score) IS NOT NULL
+$$;
+
 -- Recompute the records (both directions) of some challenges from api_score: one window pass per challenge,
 -- via exact_score_challenge_user_idx-independent sequential reads of that challenge's rows only.
 CREATE OR REPLACE FUNCTION exact_rebuild_records(p_challenges varchar[]) RETURNS void
@@ -106,9 +121,11 @@ BEGIN
     FROM (
         SELECT s.challenge_id, s.id, s.created_at, s.score, s.username,
                max(s.score) OVER w AS previous_high, min(s.score) OVER w AS previous_low
-        FROM exact_ranked_score s
-        WHERE s.challenge_id = ANY (p_challenges)
-          AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
+        FROM (SELECT a.id, a.challenge_id, a.username, a.created_at,
+                     exact_primary_value(to_jsonb(a), a.score) AS score
+              FROM api_score a
+              WHERE a.challenge_id = ANY (p_challenges) AND exact_may_rank(to_jsonb(a), a.score)) s
+        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
         WINDOW w AS (PARTITION BY s.challenge_id ORDER BY s.created_at, s.id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ) running
@@ -173,9 +190,11 @@ BEGIN
         FROM (
             SELECT s.id, s.created_at, s.score, s.username,
                    CASE WHEN gone.higher_is_better THEN max(s.score) OVER w ELSE min(s.score) OVER w END AS before
-            FROM exact_ranked_score s
-            WHERE s.challenge_id = gone.challenge_id
-              AND (previous IS NULL OR (gone.higher_is_better AND s.score > previous)
+            FROM (SELECT a.id, a.challenge_id, a.username, a.created_at,
+                         exact_primary_value(to_jsonb(a), a.score) AS score
+                  FROM api_score a
+                  WHERE a.challenge_id = gone.challenge_id AND exact_may_rank(to_jsonb(a), a.score)) s
+            WHERE (previous IS NULL OR (gone.higher_is_better AND s.score > previous)
                    OR (NOT gone.higher_is_better AND s.score < previous))
               AND (s.created_at, s.id) > (gone.created_at, gone.score_id)
               AND (next_at IS NULL OR (s.created_at, s.id) < (next_at, next_id))
@@ -204,9 +223,9 @@ BEGIN
 
     WITH pairs AS (SELECT DISTINCT c, u FROM unnest(p_challenges, p_usernames) AS t(c, u)),
     ranked AS (
-        SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM pairs
-        JOIN exact_ranked_score s ON s.challenge_id = pairs.c AND s.username = pairs.u
-        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
+        SELECT s.id, s.challenge_id, s.username, exact_primary_value(to_jsonb(s), s.score) AS score, s.created_at
+        FROM pairs JOIN api_score s ON s.challenge_id = pairs.c AND s.username = pairs.u
+        WHERE exact_may_rank(to_jsonb(s), s.score) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
     ),
     added AS (
         INSERT INTO exact_score_best AS b
@@ -245,8 +264,9 @@ BEGIN
     DELETE FROM exact_participant;
     DELETE FROM exact_score_record;
     WITH ranked AS (
-        SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM exact_ranked_score s
-        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
+        SELECT s.id, s.challenge_id, s.username, exact_primary_value(to_jsonb(s), s.score) AS score, s.created_at
+        FROM api_score s
+        WHERE exact_may_rank(to_jsonb(s), s.score) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
     )
     INSERT INTO exact_score_best
     SELECT g.challenge_id, g.username, h.score, h.id, h.created_at, l.score, l.id, l.created_at,
@@ -273,10 +293,9 @@ END $$;
 CREATE OR REPLACE FUNCTION exact_recount_site() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    LOCK TABLE auth_user, exact_participant IN SHARE ROW EXCLUSIVE MODE;
+    LOCK TABLE auth_user IN SHARE ROW EXCLUSIVE MODE;
     INSERT INTO exact_site_count (name, value)
-    VALUES ('participants', (SELECT count(*) FROM exact_participant)),
-           ('active_users', (SELECT count(*) FROM auth_user WHERE is_active))
+    VALUES ('active_users', (SELECT count(*) FROM auth_user WHERE is_active))
     ON CONFLICT (name) DO UPDATE SET value = excluded.value;
     INSERT INTO exact_read_model_state (name) VALUES ('site_counts')
     ON CONFLICT (name) DO UPDATE SET filled_at = now();
@@ -292,8 +311,9 @@ DECLARE
 BEGIN
     PERFORM exact_lock_challenges(ARRAY(SELECT DISTINCT challenge_id FROM new_rows));
     WITH ranked AS (
-        SELECT n.id, n.challenge_id, n.username, @score(n) AS score, n.created_at FROM new_rows n
-        WHERE @ranked(n) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
+        SELECT n.id, n.challenge_id, n.username, exact_primary_value(to_jsonb(n), n.score) AS score, n.created_at
+        FROM new_rows n
+        WHERE exact_may_rank(to_jsonb(n), n.score) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
     ),
     grouped AS (
         SELECT g.challenge_id, g.username, h.score AS best_high, h.id AS best_high_id, h.created_at AS best_high_at,
@@ -351,8 +371,9 @@ BEGIN
             PERFORM exact_rebuild_records(ARRAY[challenge]);
         ELSE
             FOR fresh IN
-                SELECT n.id, n.username, @score(n) AS score, n.created_at FROM new_rows n
-                WHERE n.challenge_id = challenge AND @ranked(n)
+                SELECT n.id, n.username, exact_primary_value(to_jsonb(n), n.score) AS score, n.created_at
+                FROM new_rows n
+                WHERE n.challenge_id = challenge AND exact_may_rank(to_jsonb(n), n.score)
                   AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = n.id)
                 ORDER BY n.created_at, n.id
             LOOP
@@ -425,8 +446,9 @@ BEGIN
     );
     IF TG_OP = 'DELETE' THEN
         -- A restored row re-enters the records like a new one.
-        FOR restored IN SELECT id, challenge_id, username, score, created_at FROM exact_ranked_score s
-                        WHERE id = ANY (ids)
+        FOR restored IN SELECT id, challenge_id, username, exact_primary_value(to_jsonb(s), s.score) AS score,
+                               created_at FROM api_score s
+                        WHERE id = ANY (ids) AND exact_may_rank(to_jsonb(s), s.score)
                           AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
                         ORDER BY created_at, id LOOP
             PERFORM exact_add_record(restored.id, restored.challenge_id, restored.username, restored.score,
@@ -451,17 +473,6 @@ BEGIN
     IF p_delta <> 0 THEN
         UPDATE exact_site_count SET value = value + p_delta WHERE name = p_name;
     END IF;
-END $$;
-
-CREATE OR REPLACE FUNCTION exact_participant_counted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM exact_site_count_add('participants', (SELECT count(*) FROM new_rows));
-    ELSE
-        PERFORM exact_site_count_add('participants', -(SELECT count(*) FROM old_rows));
-    END IF;
-    RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION exact_user_counted() RETURNS trigger
@@ -520,14 +531,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_moderation_truncate_read_models') THEN
         CREATE TRIGGER exact_moderation_truncate_read_models AFTER TRUNCATE ON exact_moderation
             FOR EACH STATEMENT EXECUTE FUNCTION exact_moderation_truncated();
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_participant_insert_site_count') THEN
-        CREATE TRIGGER exact_participant_insert_site_count AFTER INSERT ON exact_participant
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_participant_counted();
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_participant_delete_site_count') THEN
-        CREATE TRIGGER exact_participant_delete_site_count AFTER DELETE ON exact_participant
-            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION exact_participant_counted();
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'exact_user_insert_site_count') THEN
         CREATE TRIGGER exact_user_insert_site_count AFTER INSERT ON auth_user

@@ -46,41 +46,38 @@ def apply_schema(db: Database, *, django_schema: str = "spec") -> upstream.Upstr
             conn.exec_driver_sql(statement)
         # Right after the tables exist; on its first run it fills the read models from api_score (one pass).
         conn.exec_driver_sql(read_models_sql(found))
-        _refill_if_the_ranking_rule_changed(conn, found)
+        _refill_once_under_the_upstream_rule(conn, found)
     return found
 
 
-def _refill_if_the_ranking_rule_changed(conn: sa.Connection, found: upstream.UpstreamSchema) -> None:
-    """The read models hold the rows that ranked under the rule of the last start. If upstream's migrations have
-    changed the rule since (a status or emd_score column appeared), refill them once under the new one."""
-    rule = "rule:" + hashlib.sha256((found.primary_score("s") + " / " + found.ranked("s")).encode()).hexdigest()[:32]
-    known = set(conn.execute(sa.text("SELECT name FROM exact_read_model_state WHERE name LIKE 'rule:%'")).scalars())
-    if rule in known:
+def _refill_once_under_the_upstream_rule(conn: sa.Connection, found: upstream.UpstreamSchema) -> None:
+    """Read models filled before their triggers knew upstream's status and emd_score (always under the spec's
+    rule) are refilled once, on a database whose rows may not all rank; marked so it happens only once."""
+    marker = "scores:upstream-rule"
+    if conn.execute(sa.text("SELECT 1 FROM exact_read_model_state WHERE name = :m"), {"m": marker}).first():
         return
     just_filled = conn.execute(
         sa.text("SELECT filled_at = now() FROM exact_read_model_state WHERE name = 'scores'")
     ).scalar_one_or_none()
-    spec_rule = found.ranked("s") == "TRUE" and found.primary_score("s") == "s.score"
-    # Filled before rules were recorded (always under the spec's rule), or under another rule: refill.
-    if not just_filled and (known or not spec_rule):
+    if not just_filled and not found.is_spec_rule:
         conn.execute(sa.text("SELECT exact_rebuild_read_models()"))
-    conn.execute(sa.text("DELETE FROM exact_read_model_state WHERE name LIKE 'rule:%'"))
-    conn.execute(sa.text("INSERT INTO exact_read_model_state (name) VALUES (:rule)"), {"rule": rule})
+    conn.execute(sa.text("INSERT INTO exact_read_model_state (name) VALUES (:m)"), {"m": marker})
 
 
 def read_models_sql(found: upstream.UpstreamSchema) -> str:
-    """db/read_models.sql with its placeholders filled for this database's columns: @score(alias) and
-    @ranked(alias) for rows of new_rows, and the all-submissions indexes on the primary value."""
+    """db/read_models.sql with the all-submissions indexes on this database's primary value (@index_* filled in).
+    The triggers themselves do not depend on the columns (exact_may_rank reads the row as JSON)."""
     text = READ_MODELS_FILE.read_text()
-    text = re.sub(r"@score\((\w+)\)", lambda m: found.primary_score(m.group(1)), text)
-    text = re.sub(r"@ranked\((\w+)\)", lambda m: found.ranked(m.group(1)), text)
-    # Index expressions name no alias; the spec's plain column keeps its original index names.
-    plain = not found.has_emd_score and not found.has_status
+    where = found.ranked(None)
+    key = found.primary_score(None)
+    plain = found.is_spec_rule
+    # The spec keeps its original index names; any other rule gets names carrying the rule, so a changed rule
+    # (status first, emd_score in a later migration) builds new indexes rather than keeping a stale one.
+    rule = hashlib.sha256(f"{key} / {where}".encode()).hexdigest()[:8]
     text = re.sub(
         r"@index_name\((\w+)\)",
-        lambda m: f"exact_score_challenge_{m.group(1)}_idx" if plain else f"exact_score_primary_{m.group(1)}_idx",
+        lambda m: f"exact_score_challenge_{m.group(1)}_idx" if plain else f"exact_score_rank_{rule}_{m.group(1)}_idx",
         text,
     )
-    text = text.replace("@index_score", "score" if plain else f"({found.primary_score(None)})")
-    where = found.ranked(None)
-    return text.replace("@index_where", "" if where == "TRUE" else f"WHERE {where}")
+    text = text.replace("@index_score", "score" if plain else f"({key})")
+    return text.replace("@index_where", "" if plain else f"WHERE {where}")

@@ -289,7 +289,7 @@ def totals(conn: Connection) -> dict[str, int]:
         """
         SELECT (SELECT count(*) FROM api_challenge) AS challenges,
                (SELECT COALESCE(sum(submissions), 0) FROM exact_challenge_stats) AS submissions,
-               (SELECT value FROM exact_site_count WHERE name = 'participants') AS participants,
+               (SELECT count(*) FROM exact_participant) AS participants,
                (SELECT value FROM exact_site_count WHERE name = 'active_users') AS users
         """
     )

@@ -106,14 +106,17 @@ class UpstreamSchema:
         return f"{prefix}score"
 
     def ranked(self, alias: str | None) -> str:
-        """The SQL condition for a row that may rank: completed (when there is a status) and with a value."""
+        """The SQL condition for a row that may rank: completed (when there is a status) and with a value (also on
+        the spec, where it costs nothing: a column added by a later upstream migration may hold NULLs before the
+        app's next start regenerates this)."""
         prefix = f"{alias}." if alias else ""
-        conditions = []
-        if self.has_status:
-            conditions.append(f"{prefix}status = 'completed'")
-        if self.has_emd_score or self.score_columns.get("score", Column("score", "", False, False)).nullable:
-            conditions.append(f"{self.primary_score(alias)} IS NOT NULL")
-        return " AND ".join(conditions) or "TRUE"
+        status = f"{prefix}status = 'completed' AND " if self.has_status else ""
+        return f"{status}{self.primary_score(alias)} IS NOT NULL"
+
+    @property
+    def is_spec_rule(self) -> bool:
+        """Every row ranks by its score: no status, no emd_score."""
+        return not self.has_status and not self.has_emd_score
 
     def score_insert_function(self) -> str:
         """``exact_insert_score(username, challenge_id, score, created_at, method_name, std)``: fills the columns

@@ -50,9 +50,8 @@ def schema_status(db: Database, actor_id: int | None) -> SchemaStatus:
         f"api_challenge.{c}" for c in found.challenge_columns if c not in upstream.SPEC_CHALLENGE_COLUMNS
     ]
     value = "emd_score if set, else score" if found.has_emd_score else "score"
-    rule = f"Rows rank by {value}" + (", only with status 'completed'" if found.has_status else "") + (
-        ", never without a value" if found.ranked("s") != "TRUE" else ""
-    )
+    status = ", only with status 'completed'" if found.has_status else ""
+    rule = f"Rows rank by {value}{status}, never without a value"
     return SchemaStatus(
         version=found.version,
         ranking_rule=rule + ".",

@@ -107,6 +107,47 @@ def test_limits_must_be_whole_positive_milliseconds(db_url):
         database.dispose()
 
 
+def test_a_busy_pool_is_too_slow_and_a_deadlock_is_no_outage(db_url):
+    database = Database(db_url, pool_size=1, max_overflow=0, pool_timeout_s=0.2)
+    try:
+        with database.connect() as held:
+            held.execute(sa.text("SELECT 1"))
+            with pytest.raises(QueryTooSlow) as caught, database.transaction():
+                pass  # every connection is in use: waiting for one is "took too long", not an outage
+            assert caught.value.statement == "waiting for a free database connection"
+    finally:
+        database.dispose()
+    # A real deadlock between two transactions: reported as itself, not as "the database is unavailable".
+    import threading
+
+    database = Database(db_url, pool_size=2, max_overflow=0)
+    try:
+        with database.transaction() as conn:
+            conn.execute(
+                sa.text("CREATE TABLE deadlock_probe (id int PRIMARY KEY); INSERT INTO deadlock_probe VALUES (1), (2)")
+            )
+        barrier, errors = threading.Barrier(2), []
+
+        def lock(first: int, second: int) -> None:
+            try:
+                with database.transaction() as conn:
+                    conn.execute(sa.text("SELECT 1 FROM deadlock_probe WHERE id = :i FOR UPDATE"), {"i": first})
+                    barrier.wait()
+                    conn.execute(sa.text("SELECT 1 FROM deadlock_probe WHERE id = :i FOR UPDATE"), {"i": second})
+            except Exception as exc:  # noqa: BLE001 - the test looks at what was raised
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lock, args=pair) for pair in ((1, 2), (2, 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(errors) == 1 and not isinstance(errors[0], DatabaseUnavailable)
+        assert getattr(errors[0].orig, "sqlstate", None) == "40P01"
+    finally:
+        database.dispose()
+
+
 def test_an_unreachable_server_is_still_database_unavailable():
     database = Database("postgresql://nobody@127.0.0.1:1/nothing", pool_size=1, statement_timeout_ms=100)
     try:
@@ -142,12 +183,18 @@ def test_reads_inside_shared_reads_use_one_connection_without_a_transaction(db_u
                 conn.execute(sa.text(SLEEP))
             with database.connect() as conn:  # after a failed read: a fresh connection that works
                 assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
-            with database.transaction() as conn:  # writes keep their own transaction and connection
-                assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() not in pids
+            with database.transaction():  # a write hands the run's read connection back first: never two at once
+                assert database.engine.pool.checkedout() == 1
         assert database.engine.pool.checkedout() == 0  # returned at the end of the block
         with database.connect() as conn:  # outside the block: a connection per call again
             conn.execute(sa.text("SELECT 1"))
         assert len(checkouts) == 4  # the block, the fresh one after the error, the transaction, this read
+        # A write inside a read block keeps the read connection it is using.
+        with database.shared_reads(), database.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with database.transaction():
+                assert database.engine.pool.checkedout() == 2
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == pid
     finally:
         database.dispose()
 
