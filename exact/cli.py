@@ -1,4 +1,5 @@
-"""``python -m exact <command>``: run the app, prepare the database, create users, load the demo."""
+"""``python -m exact <command>``: run the app, prepare the database, create users, load the demo, import and
+export Django fixtures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from db.database import Database
 from db.schema import apply_schema
+from db.upstream import KNOWN_VERSIONS, IncompatibleSchema
 from exact import PROJECT_ROOT
 from exact.config import Settings, ensure_local_secret_key, load_settings
 from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
@@ -20,8 +22,10 @@ from exact.errors import DatabaseUnavailable, QueryTooSlow, UserError
 log = logging.getLogger("exact")
 
 
-def open_database(settings: Settings) -> Database:
-    """The configured server, or the embedded one (started on demand) when DATABASE_URL is unset."""
+def open_database(settings: Settings, *, django_schema: str = "spec") -> Database:
+    """The configured server, or the embedded one (started on demand) when DATABASE_URL is unset.
+
+    ``django_schema``: the upstream version the Django tables are created as when they do not exist yet."""
     url = settings.database_url
     if not url:
         from db.embedded import start_embedded_server
@@ -29,7 +33,7 @@ def open_database(settings: Settings) -> Database:
         url = start_embedded_server(settings.embedded_pgdata)
     # A command needs few connections; its statements have the app's time limit (long steps lift it themselves).
     db = Database(url, pool_size=2, max_overflow=2, statement_timeout_ms=settings.statement_timeout_ms)
-    apply_schema(db)
+    apply_schema(db, django_schema=django_schema)
     return db
 
 
@@ -43,8 +47,44 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_init_db(settings: Settings, args: argparse.Namespace) -> int:
-    open_database(settings).dispose()
+    open_database(settings, django_schema=args.django_schema).dispose()
     print("Database schema is up to date.")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Load a Django dumpdata fixture (e.g. upstream's db_backup.json): all or nothing, idempotent."""
+    from pathlib import Path
+
+    from exact.fixtures import import_parsed, parse_fixture, read_fixture
+
+    path = Path(args.fixture)
+    parsed = parse_fixture(read_fixture(path))  # a bad file is refused before the database is even opened
+    db = open_database(settings)
+    summary = import_parsed(db, parsed, media_root=settings.media_root)
+    print(f"Imported {path} (one transaction):")
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the shared Django tables as a dumpdata fixture that Django's loaddata (or import) accepts."""
+    from pathlib import Path
+
+    from exact.fixtures import export_fixture, export_fixture_file
+
+    if args.indent is not None and not 0 <= args.indent <= 8:
+        raise UserError("--indent must be between 0 and 8.")
+    db = open_database(settings)
+    if args.output and args.output != "-":
+        summary = export_fixture_file(db, Path(args.output), sessions=args.sessions, indent=args.indent)
+        print(f"Wrote {args.output}.")
+        print("\n".join(summary.lines()))
+    else:  # standard output carries the JSON only; the summary goes to standard error
+        sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr] - fixtures are UTF-8 whatever the locale
+        summary = export_fixture(db, sys.stdout, sessions=args.sessions, indent=args.indent)
+        sys.stdout.flush()
+        print("\n".join(summary.lines()), file=sys.stderr)
     return 0
 
 
@@ -197,7 +237,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     init = commands.add_parser("init-db", help="apply schema.sql to the database (idempotent)")
+    init.add_argument(
+        "--django-schema",
+        choices=KNOWN_VERSIONS,
+        default="spec",
+        help="create missing Django api tables as this upstream version's migrations would (default: spec, the "
+        "2025-05-16 contract; 2025-07 and 2026-05 add upstream's later columns). Existing tables keep their "
+        "columns whatever is chosen.",
+    )
     init.set_defaults(handler=cmd_init_db)
+
+    load = commands.add_parser(
+        "import",
+        help="load a Django dumpdata fixture (e.g. upstream's db_backup.json) in one transaction; running it "
+        "again adds nothing",
+    )
+    load.add_argument("fixture", metavar="FIXTURE.json", help="a JSON list of {model, pk, fields} objects")
+    load.set_defaults(handler=cmd_import)
+
+    dump = commands.add_parser(
+        "export", help="write users, groups, permissions, challenges and scores as a Django dumpdata fixture"
+    )
+    dump.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: standard output)")
+    dump.add_argument(
+        "--sessions",
+        action="store_true",
+        help="include django_session rows (left out by default: their keys are the Django site's login cookies)",
+    )
+    dump.add_argument("--indent", type=int, default=None, help="indent the JSON by N spaces (default: one line)")
+    dump.set_defaults(handler=cmd_export)
 
     create = commands.add_parser("create-user", help="create a user; asks for the password")
     create.add_argument("username")
@@ -238,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseUnavailable as exc:
         print(f"error: the database is unavailable ({exc}). Check DATABASE_URL or unset it.", file=sys.stderr)
         return 3
+    except IncompatibleSchema as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except QueryTooSlow as exc:
         print(f"error: {exc} (EXACT_STATEMENT_TIMEOUT_MS)", file=sys.stderr)
         return 3
