@@ -133,17 +133,22 @@ class UpstreamSchema:
             if name in self.score_columns:
                 columns.append(name)
                 values.append(value)
+        # PL/pgSQL, not SQL: it keeps its plan for the session (a SQL function's INSERT is planned on every call).
         return f"""
 CREATE OR REPLACE FUNCTION exact_insert_score(
     p_username varchar, p_challenge_id varchar, p_score double precision, p_created_at timestamptz,
     p_method_name varchar, p_std double precision
 ) RETURNS TABLE (id bigint, username varchar, challenge_id varchar, score double precision,
                  created_at timestamptz)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
     INSERT INTO api_score AS s ({", ".join(columns)})
     VALUES ({", ".join(values)})
     RETURNING s.id, s.username, s.challenge_id, {self.primary_score("s")}, s.created_at
-$$;
+    INTO id, username, challenge_id, score, created_at;
+    RETURN NEXT;
+END $$;
 """
 
     def challenge_insert_function(self) -> str:
@@ -158,11 +163,15 @@ CREATE OR REPLACE FUNCTION exact_insert_challenge(
     p_challenge_id varchar, p_title varchar, p_description text, p_mlmodel varchar, p_dataset varchar,
     p_xaimethod varchar, p_owner varchar
 ) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+BEGIN
     INSERT INTO api_challenge ({", ".join(columns)})
     VALUES ({", ".join(values)})
-    RETURNING id
-$$;
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END $$;
 """
 
     def ranked_view(self) -> str:
