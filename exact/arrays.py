@@ -279,7 +279,8 @@ def _check_entries(entries: list[zipfile.ZipInfo], *, name: str, max_bytes: int)
     seen: set[str] = set()
     for entry in entries:
         shown = entry.filename.encode("ascii", "backslashreplace").decode("ascii")
-        if entry.is_dir() or not _ENTRY_RE.match(entry.filename):
+        # The pattern alone, not ZipInfo.is_dir(): it also refuses folders, and is_dir() fails on an empty name.
+        if not _ENTRY_RE.match(entry.filename):
             raise ValidationError(
                 f"'{name}' contains an entry named {shown!r}; only plain NAME.npy entries (letters, digits, "
                 "'_' and '-', no folders) are accepted, as numpy.savez writes them."
