@@ -100,8 +100,10 @@ END $$;
 -- Whether a score row may rank, and its primary value, whatever upstream columns api_score has right now
 -- (../shared/spec/upstream-schema-versions.md): completed (when there is a status) and with a value, the value being
 -- emd_score when set, else score. Read through to_jsonb, so a column that a later upstream migration adds counts at
--- once, without waiting for the app's next start (and Django's own inserts of pending rows with no score never
--- reach the NOT NULL columns below).
+-- once in the row-by-row paths (inserts, deletes, updates, moderation), without waiting for the app's next start,
+-- and Django's own inserts of pending rows with no score never reach the NOT NULL columns below. The set-based
+-- passes (the full fill, records of whole challenges) read exact_ranked_score, made at start for the columns found;
+-- db/schema.py refills everything when that rule changes.
 CREATE OR REPLACE FUNCTION exact_primary_value(p_row jsonb, p_score double precision) RETURNS double precision
 LANGUAGE sql IMMUTABLE AS $$ SELECT COALESCE((p_row ->> 'emd_score')::double precision, p_score) $$;
 
@@ -121,11 +123,9 @@ BEGIN
     FROM (
         SELECT s.challenge_id, s.id, s.created_at, s.score, s.username,
                max(s.score) OVER w AS previous_high, min(s.score) OVER w AS previous_low
-        FROM (SELECT a.id, a.challenge_id, a.username, a.created_at,
-                     exact_primary_value(to_jsonb(a), a.score) AS score
-              FROM api_score a
-              WHERE a.challenge_id = ANY (p_challenges) AND exact_may_rank(to_jsonb(a), a.score)) s
-        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
+        FROM exact_ranked_score s  -- a window pass over whole challenges: the view, not JSON per row
+        WHERE s.challenge_id = ANY (p_challenges)
+          AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
         WINDOW w AS (PARTITION BY s.challenge_id ORDER BY s.created_at, s.id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ) running
@@ -264,9 +264,9 @@ BEGIN
     DELETE FROM exact_participant;
     DELETE FROM exact_score_record;
     WITH ranked AS (
-        SELECT s.id, s.challenge_id, s.username, exact_primary_value(to_jsonb(s), s.score) AS score, s.created_at
-        FROM api_score s
-        WHERE exact_may_rank(to_jsonb(s), s.score) AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
+        -- The set-based fill reads the view made at this start (db/upstream.py): plain columns, no JSON per row.
+        SELECT s.id, s.challenge_id, s.username, s.score, s.created_at FROM exact_ranked_score s
+        WHERE NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.id)
     )
     INSERT INTO exact_score_best
     SELECT g.challenge_id, g.username, h.score, h.id, h.created_at, l.score, l.id, l.created_at,

@@ -46,22 +46,25 @@ def apply_schema(db: Database, *, django_schema: str = "spec") -> upstream.Upstr
             conn.exec_driver_sql(statement)
         # Right after the tables exist; on its first run it fills the read models from api_score (one pass).
         conn.exec_driver_sql(read_models_sql(found))
-        _refill_once_under_the_upstream_rule(conn, found)
+        _refill_if_the_ranking_rule_changed(conn, found)
     return found
 
 
-def _refill_once_under_the_upstream_rule(conn: sa.Connection, found: upstream.UpstreamSchema) -> None:
-    """Read models filled before their triggers knew upstream's status and emd_score (always under the spec's
-    rule) are refilled once, on a database whose rows may not all rank; marked so it happens only once."""
-    marker = "scores:upstream-rule"
-    if conn.execute(sa.text("SELECT 1 FROM exact_read_model_state WHERE name = :m"), {"m": marker}).first():
+def _refill_if_the_ranking_rule_changed(conn: sa.Connection, found: upstream.UpstreamSchema) -> None:
+    """Set-based passes read exact_ranked_score, which follows the columns found at start. When upstream's
+    migrations have changed the rule since the last start (a status or emd_score column appeared), refill the
+    read models once under the new one. Read models filled before rules were recorded used the spec's rule."""
+    rule = "rule:" + hashlib.sha256(f"{found.primary_score('s')} / {found.ranked('s')}".encode()).hexdigest()[:32]
+    known = set(conn.execute(sa.text("SELECT name FROM exact_read_model_state WHERE name LIKE 'rule:%'")).scalars())
+    if rule in known:
         return
     just_filled = conn.execute(
         sa.text("SELECT filled_at = now() FROM exact_read_model_state WHERE name = 'scores'")
     ).scalar_one_or_none()
-    if not just_filled and not found.is_spec_rule:
+    if not just_filled and (known or not found.is_spec_rule):
         conn.execute(sa.text("SELECT exact_rebuild_read_models()"))
-    conn.execute(sa.text("INSERT INTO exact_read_model_state (name) VALUES (:m)"), {"m": marker})
+    conn.execute(sa.text("DELETE FROM exact_read_model_state WHERE name LIKE 'rule:%'"))
+    conn.execute(sa.text("INSERT INTO exact_read_model_state (name) VALUES (:rule)"), {"rule": rule})
 
 
 def read_models_sql(found: upstream.UpstreamSchema) -> str:
