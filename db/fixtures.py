@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,31 +34,8 @@ IMPORT_TABLES = (
 EXPORT_CHUNK = 2000
 
 
-@dataclass(frozen=True)
-class LiveColumn:
-    name: str
-    data_type: str  # information_schema's data_type: 'character varying', 'double precision', ...
-    nullable: bool
-    has_default: bool  # a database default or an identity
-    max_length: int | None
-
-
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def live_columns(conn: Connection, table: str) -> list[LiveColumn]:
-    """The table's columns as they are in this database (upstream versions differ), in table order."""
-    query = sa.text(
-        """
-        SELECT column_name, data_type, is_nullable = 'YES' AS nullable,
-               column_default IS NOT NULL OR is_identity = 'YES' AS has_default, character_maximum_length
-        FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name = :table
-        ORDER BY ordinal_position
-        """
-    )
-    return [LiveColumn(r[0], r[1], bool(r[2]), bool(r[3]), r[4]) for r in conn.execute(query, {"table": table}).all()]
 
 
 def lock_for_import(conn: Connection) -> None:

@@ -47,18 +47,33 @@ class IncompatibleSchema(Exception):
 
 
 @dataclass(frozen=True)
-class Column:
+class LiveColumn:
     name: str
-    data_type: str
+    data_type: str  # information_schema's data_type: 'character varying', 'double precision', ...
     nullable: bool
-    has_default: bool
+    has_default: bool  # a database default or an identity
+    max_length: int | None
+
+
+def live_columns(conn: Connection, table: str) -> list[LiveColumn]:
+    """The table's columns as they are in this database (upstream versions differ), in table order."""
+    query = sa.text(
+        """
+        SELECT column_name, data_type, is_nullable = 'YES' AS nullable,
+               column_default IS NOT NULL OR is_identity = 'YES' AS has_default, character_maximum_length
+        FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = :table
+        ORDER BY ordinal_position
+        """
+    )
+    return [LiveColumn(r[0], r[1], bool(r[2]), bool(r[3]), r[4]) for r in conn.execute(query, {"table": table}).all()]
 
 
 @dataclass(frozen=True)
 class UpstreamSchema:
     version: str  # one of KNOWN_VERSIONS, or "unknown" (the columns are still adapted to one by one)
-    score_columns: dict[str, Column]
-    challenge_columns: dict[str, Column]
+    score_columns: dict[str, LiveColumn]
+    challenge_columns: dict[str, LiveColumn]
 
     @property
     def has_status(self) -> bool:
@@ -185,24 +200,12 @@ FROM api_score s WHERE {self.ranked("s")};
 
 def detect(conn: Connection) -> UpstreamSchema:
     """Read the live columns of api_score and api_challenge (they must exist) and name the version."""
-    query = sa.text(
-        """
-        SELECT table_name, column_name, data_type, is_nullable = 'YES' AS nullable,
-               column_default IS NOT NULL OR is_identity = 'YES' AS has_default
-        FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name IN ('api_score', 'api_challenge')
-        """
-    )
-    tables: dict[str, dict[str, Column]] = {"api_score": {}, "api_challenge": {}}
-    for row in conn.execute(query).mappings():
-        tables[row["table_name"]][row["column_name"]] = Column(
-            row["column_name"], row["data_type"], bool(row["nullable"]), bool(row["has_default"])
-        )
-    score, challenge = tables["api_score"], tables["api_challenge"]
+    score = {c.name: c for c in live_columns(conn, "api_score")}
+    challenge = {c.name: c for c in live_columns(conn, "api_challenge")}
     return UpstreamSchema(_version(score, challenge), score, challenge)
 
 
-def _version(score: dict[str, Column], challenge: dict[str, Column]) -> str:
+def _version(score: dict[str, LiveColumn], challenge: dict[str, LiveColumn]) -> str:
     score_names, challenge_names = set(score), set(challenge)
     if score_names == SPEC_SCORE_COLUMNS and challenge_names == SPEC_CHALLENGE_COLUMNS:
         return "spec"

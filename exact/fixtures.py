@@ -29,6 +29,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from db import fixtures as sql
 from db.database import Database
+from db.upstream import LiveColumn, live_columns
 from exact.errors import ValidationError
 
 # Checked on the file's size before reading it (a dumpdata of a million scores is about 150 MB).
@@ -813,7 +814,7 @@ class _Importer:
     ) -> tuple[list[str], list[list[Any]]]:
         """(columns to write, one row per object: id then the columns). Fields without a column are kept out;
         a column nobody gives is left to its default or NULL; a required one is filled as Django would."""
-        live = {c.name: c for c in sql.live_columns(self.conn, table) if c.name != "id"}
+        live = {c.name: c for c in live_columns(self.conn, table) if c.name != "id"}
         given = {name for obj in objs for name in obj.fields}
         for obj in objs:
             for name in obj.fields:
@@ -828,7 +829,7 @@ class _Importer:
             rows.append(row)
         return [c.name for c in columns], rows
 
-    def _value(self, model: str, obj: FixtureObject, column: sql.LiveColumn) -> Any:
+    def _value(self, model: str, obj: FixtureObject, column: LiveColumn) -> Any:
         name = column.name
         if name in obj.fields:
             value = obj.fields[name]
@@ -881,7 +882,7 @@ class _Importer:
         if not objs:
             return
         result = self.summary.result(model)
-        live = {c.name: c for c in sql.live_columns(self.conn, table)}
+        live = {c.name: c for c in live_columns(self.conn, table)}
         has_status = "status" in live
         score_required = "score" in live and not live["score"].nullable
         kept = []
@@ -917,7 +918,7 @@ class _Importer:
             )
 
 
-def _by_column_type(obj: FixtureObject, column: sql.LiveColumn, value: Any) -> Any:
+def _by_column_type(obj: FixtureObject, column: LiveColumn, value: Any) -> Any:
     """A field no upstream version has, for a column this database has: checked against the column's type."""
     kind = column.data_type
     where = f"{obj.where}: field {column.name!r}"
@@ -1110,7 +1111,7 @@ def _export_objects(conn: Any, *, sessions: bool) -> Iterator[tuple[str, Any, di
             yield "sessions.session", row["session_key"], fields
     for model, table in (("api.challenge", "api_challenge"), ("api.score", "api_score")):
         # Every live column, so upstream's extra fields (status, emd_score, created_by, ...) come along.
-        columns = [c.name for c in sql.live_columns(conn, table)]
+        columns = [c.name for c in live_columns(conn, table)]
         for row in sql.stream_table(conn, table, columns):
             yield model, row["id"], {name: _json_value(row[name]) for name in columns if name != "id"}
 
