@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from exact.errors import PermissionDenied
 from exact.storage import MediaStorage, UploadedFile
 from exact.worker import ScoringProcesses, ScoringWorker, WorkerConfig
 from tests.conftest import make_user
+from tests.polling import wait_until
 
 N, H, W = 2000, 8, 8  # a realistic evaluation set (2,000 samples) on a grid that scores in a second
 CHUNK = 160  # samples per chunk in these tests: 13 chunks, the last one of 80
@@ -186,15 +186,6 @@ def _connections(db, application_name):
     return _scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = :a", a=application_name)
 
 
-def _wait_for(condition, what, limit_seconds=120):
-    """Poll until ``condition()``; the limit only keeps a broken run from hanging (it is no speed assertion)."""
-    deadline = time.monotonic() + limit_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_two_worker_processes_share_one_submissions_chunks(db, db_url, big_storage, private, world, media_root):
     attributions = _attributions(12)
     submission = _submit(db, big_storage, world["alice"], attributions)
@@ -215,8 +206,8 @@ def test_two_worker_processes_share_one_submissions_chunks(db, db_url, big_stora
         with db.transaction() as conn:
             conn.execute(sa.text("SELECT 1 FROM exact_submission WHERE id = :i FOR UPDATE"), {"i": submission.id})
             pool.start()
-            _wait_for(lambda: _lock_waiters(db, name) == 2, "both processes to claim a chunk")
-        _wait_for(
+            wait_until(lambda: _lock_waiters(db, name) == 2, "both processes to claim a chunk")
+        wait_until(
             lambda: _scalar(db, "SELECT status FROM exact_submission WHERE id = :i", i=submission.id) == "done",
             "the submission to be scored",
         )
@@ -243,7 +234,7 @@ def test_two_worker_processes_share_one_submissions_chunks(db, db_url, big_stora
     assert _scalar(db, "SELECT attempts FROM exact_submission WHERE id = :i", i=submission.id) == 1
     expected_result, expected_summaries = _expected(attributions, world["masks"], world["codes"])
     assert _stored(db, submission.id) == (expected_result, expected_summaries)
-    _wait_for(lambda: _connections(db, name) == 0, "the processes' connections to close with the pool")
+    wait_until(lambda: _connections(db, name) == 0, "the processes' connections to close with the pool")
 
 
 def _split_and_claim(db, worker, submission_id):
@@ -392,13 +383,13 @@ def test_the_worker_command_starts_the_processes_asked_for_and_stops_on_sigterm(
     command = [sys.executable, "-m", "exact", "worker", "--processes", "3"]
     worker = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: _connections(db, name) == 3, "three scoring processes to connect")
+        wait_until(lambda: _connections(db, name) == 3, "three scoring processes to connect")
         done = "SELECT count(*) FROM exact_submission WHERE id = ANY(:ids) AND status = 'done'"
-        _wait_for(lambda: _scalar(db, done, ids=jobs) == 2, "both submissions to be scored")
+        wait_until(lambda: _scalar(db, done, ids=jobs) == 2, "both submissions to be scored")
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output.decode()
     assert "Scoring worker running (3 processes)" in output.decode()
-    _wait_for(lambda: _connections(db, name) == 0, "the processes' connections to close")
+    wait_until(lambda: _connections(db, name) == 0, "the processes' connections to close")
     assert _scalar(db, "SELECT count(*) FROM api_score WHERE challenge_id = 'par'") == 2

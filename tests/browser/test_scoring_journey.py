@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from exact.xaitris import BenchmarkSpec
 from tests.browser.conftest import LiveApp
 from tests.browser.test_journey import PASSWORD, alert, expect_logged_in, go, main_area, open_nav
 from tests.conftest import make_user
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -196,15 +196,13 @@ def test_a_large_grid_is_queued_and_the_worker_scores_it_while_the_page_watches(
     [stored] = participant_submissions(live_app)
     assert stored["status"] == "done" and stored["score_id"] is not None and 0 < stored["primary_value"] <= 1
     # The fair queue may put baselines queued behind their own earlier ones after this job: wait for them too.
-    deadline = time.monotonic() + WORKER_TIMEOUT_MS / 1000
-    while True:
+    def baseline_statuses() -> set[str]:
         with live_app.db.connect() as conn:
             statuses = conn.execute(sa.text("SELECT DISTINCT status FROM exact_submission WHERE kind = 'baseline'"))
-            baseline_statuses = {row[0] for row in statuses}
-        if baseline_statuses == {"done"} or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert baseline_statuses == {"done"}, "the worker scored the queued baselines too"
+            return {row[0] for row in statuses}
+
+    wait_until(lambda: baseline_statuses() == {"done"}, "the worker to score the queued baselines too",
+               limit_seconds=WORKER_TIMEOUT_MS / 1000, every=0.5)  # fmt: skip
 
     # The result page of the now scored submission.
     go(page, live_app, f"/result?submission={stored['id']}")
