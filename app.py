@@ -17,8 +17,6 @@ from ui.setup_help import render_database_help
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("exact")
 
-st.set_page_config(page_title="Exact", page_icon=":material/insights:", layout="wide")
-
 
 def _pages(user) -> dict[str, list[st.Page]]:
     browse = [
@@ -56,6 +54,7 @@ def _show_database_help(exc: BaseException) -> None:
 
 
 def main() -> None:
+    st.set_page_config(page_title="Exact", page_icon=":material/insights:", layout="wide")
     try:
         get_settings()
         db = get_db()
@@ -95,7 +94,7 @@ def _run(db: Database) -> None:
             st.caption(f"Logged in as **{user.username}** ({user.role})")
         else:
             st.caption("Browsing as a visitor. Log in to submit.")
-    auth.write_pending_cookie()
+    auth.hand_over_to_browser()
     try:
         page.run()
     except UserError as exc:  # e.g. a deep link to something missing or not yours
@@ -108,4 +107,7 @@ def _run(db: Database) -> None:
         show_unexpected(exc, where=f"page {page.title}")
 
 
-main()
+# A scoring process is spawned from inside a page run, where Streamlit has made this script the __main__ module;
+# the new interpreter imports it again as __mp_main__, and must not run the app (and start scorers) itself.
+if __name__ != "__mp_main__":
+    main()

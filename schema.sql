@@ -204,6 +204,35 @@ CREATE TABLE IF NOT EXISTS exact_session (
 );
 CREATE INDEX IF NOT EXISTS exact_session_user_idx ON exact_session USING btree (user_id);
 
+-- One-time login tickets: the login form hands the browser one, which it exchanges at /auth/session for the
+-- HttpOnly session cookie (set by the server, never by JavaScript). Only a hash is stored; a ticket lives ~60 s.
+CREATE TABLE IF NOT EXISTS exact_login_ticket (
+    ticket_hash text NOT NULL,
+    session_id text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone NULL,
+    CONSTRAINT exact_login_ticket_pkey PRIMARY KEY (ticket_hash)
+);
+
+-- Personal access tokens for the HTTP API (Authorization: Bearer). Only the SHA-256 of a token is stored; the
+-- token itself is shown once, when it is created. No foreign key to auth_user: Django's table stays as Django
+-- made it, and the tokens of a user deleted in Django find no active user, so they stop working.
+CREATE TABLE IF NOT EXISTS exact_api_token (
+    id bigserial NOT NULL,
+    user_id integer NOT NULL,
+    name varchar(100) NOT NULL,
+    token_hash text NOT NULL,
+    prefix varchar(16) NOT NULL,
+    scopes text[] NOT NULL,
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    expires_at timestamp with time zone NOT NULL,
+    last_used_at timestamp with time zone NULL,
+    revoked_at timestamp with time zone NULL,
+    CONSTRAINT exact_api_token_pkey PRIMARY KEY (id),
+    CONSTRAINT exact_api_token_hash_key UNIQUE (token_hash)
+);
+CREATE INDEX IF NOT EXISTS exact_api_token_user_idx ON exact_api_token USING btree (user_id);
+
 -- Idempotent score submission: one request key (a form submission) records at most one api_score row.
 -- No foreign key to api_score, so Django's table stays exactly as Django made it.
 CREATE TABLE IF NOT EXISTS exact_submission_request (
@@ -264,6 +293,9 @@ CREATE INDEX IF NOT EXISTS exact_submission_user_idx ON exact_submission USING b
 CREATE INDEX IF NOT EXISTS exact_submission_queue_idx ON exact_submission USING btree (created_at)
     WHERE status IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS exact_submission_score_idx ON exact_submission USING btree (score_id);
+-- Scoring throughput (/metrics, /api/v1/health): submissions finished recently, read from the index's end.
+CREATE INDEX IF NOT EXISTS exact_submission_finished_idx ON exact_submission USING btree (finished_at)
+    WHERE finished_at IS NOT NULL;
 
 -- A submission's samples in chunks that any worker process (on any machine) scores, claimed with a lease like
 -- the submission itself. per_sample holds the chunk's per-sample values per metric (JSON null = not scorable)

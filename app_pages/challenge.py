@@ -8,6 +8,7 @@ from exact.evaluation_sets import get_evaluation
 from exact.metrics import METRICS
 from exact.results import ground_truth_statistics
 from exact.scores import leaderboard
+from ui import snippets
 from ui.auth import current_user
 from ui.competition import allowance_line, status_line
 from ui.runtime import get_db, get_private_storage, get_storage
@@ -107,40 +108,67 @@ st.page_link(
 )
 
 st.subheader("How to submit")
-if evaluation is None:
-    better = "higher" if rules.higher_is_better else "lower"
-    valid = ""
-    if rules.min_value is not None or rules.max_value is not None:
-        low = "-∞" if rules.min_value is None else f"{rules.min_value:g}"
-        high = "∞" if rules.max_value is None else f"{rules.max_value:g}"
-        valid = f" Valid scores lie between {low} and {high}."
-    st.markdown(
-        "1. Download the dataset, the model and the XAI-method template above.\n"
-        "2. Implement your explanation method from the template and evaluate it on the dataset.\n"
-        f"3. Submit the resulting **{rules.metric_name}** ({better} is better) while logged in; your best score "
-        f"counts for the ranking.{valid}"
-    )
-else:
-    st.markdown(
-        "1. Download the dataset (with training masks to develop your method) and the evaluation inputs.\n"
-        "2. Run your XAI method on every evaluation input and save the attribution maps with NumPy.\n"
-        "3. Check them offline with `python -m exact evaluate --masks … --attributions …` on your own data, then "
-        "upload them while logged in: the server scores them and your best score is ranked."
-    )
 user = current_user()
-if user is None:
-    st.page_link("app_pages/login.py", label="Log in to submit", icon=":material/login:")
-else:
-    st.page_link(
-        "app_pages/submit.py",
-        label="Submit a score",
-        icon=":material/upload:",
-        query_params={"challenge": challenge.challenge_id},
-    )
-    if user.is_organiser and can_edit(db, user.id, challenge.challenge_id):
+on_site, from_code = st.tabs(["On the website", "From code"])
+with on_site:
+    if evaluation is None:
+        better = "higher" if rules.higher_is_better else "lower"
+        valid = ""
+        if rules.min_value is not None or rules.max_value is not None:
+            low = "-∞" if rules.min_value is None else f"{rules.min_value:g}"
+            high = "∞" if rules.max_value is None else f"{rules.max_value:g}"
+            valid = f" Valid scores lie between {low} and {high}."
+        st.markdown(
+            "1. Download the dataset, the model and the XAI-method template above.\n"
+            "2. Implement your explanation method from the template and evaluate it on the dataset.\n"
+            f"3. Submit the resulting **{rules.metric_name}** ({better} is better) while logged in; your best score "
+            f"counts for the ranking.{valid}"
+        )
+    else:
+        st.markdown(
+            "1. Download the dataset (with training masks to develop your method) and the evaluation inputs.\n"
+            "2. Run your XAI method on every evaluation input and save the attribution maps with NumPy.\n"
+            "3. Check them offline with `python -m exact evaluate --masks … --attributions …` on your own data, then "
+            "upload them while logged in: the server scores them and your best score is ranked."
+        )
+    if user is None:
+        st.page_link("app_pages/login.py", label="Log in to submit", icon=":material/login:")
+    else:
         st.page_link(
-            "app_pages/manage_challenge.py",
-            label="Edit this challenge",
-            icon=":material/edit:",
+            "app_pages/submit.py",
+            label="Submit a score",
+            icon=":material/upload:",
             query_params={"challenge": challenge.challenge_id},
         )
+        if user.is_organiser and can_edit(db, user.id, challenge.challenge_id):
+            st.page_link(
+                "app_pages/manage_challenge.py",
+                label="Edit this challenge",
+                icon=":material/edit:",
+                query_params={"challenge": challenge.challenge_id},
+            )
+with from_code:
+    # From a script or notebook: a personal access token and the HTTP API (docs/api.md); the text is ui/snippets.py.
+    base = snippets.browser_base_url()
+    scored = evaluation is not None
+    what = "an attribution file (scored on the server)" if scored else f"a **{rules.metric_name}** score"
+    st.markdown(
+        f"Submit {what} from a script or notebook with a personal access token (scope **submit**). "
+        f"Save the token in `{snippets.TOKEN_FILE}` or put it in `EXACT_TOKEN`, and tell the client where "
+        "this server is:"
+    )
+    if user is None:
+        st.caption("Tokens are created on your profile page once you are logged in.")
+    else:
+        st.page_link("app_pages/profile.py", label="Create a token on your profile page", icon=":material/key:")
+    st.code(snippets.environment(base), language="bash")
+    st.markdown("With Exact's command-line client:")
+    st.code(snippets.cli_command(challenge.challenge_id, server_scored=scored), language="bash", wrap_lines=True)
+    st.markdown("Or with curl:")
+    st.code(
+        snippets.curl_command(challenge.challenge_id, server_scored=scored, base=base),
+        language="bash",
+        wrap_lines=True,
+    )
+    docs = snippets.docs_url(base)
+    st.markdown(f"Every endpoint, with the shapes of its answers: [{docs}]({docs})")

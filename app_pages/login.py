@@ -8,6 +8,8 @@ from ui.feedback import user_errors
 from ui.runtime import get_db
 
 st.title("Log in")
+if st.query_params.get("handover") == "failed":  # /auth/session refused a used or expired login ticket
+    st.warning("Your login could not be completed in time. Please log in again.")
 with st.form("login_form"):
     username = st.text_input("Username", max_chars=150, autocomplete="username")
     password = st.text_input("Password", type="password", autocomplete="current-password")

@@ -15,7 +15,8 @@ What it does, in order (docs/load-test.md has the figures and how to read them):
    login, and the sessions never log in through the form. Each one gets
    a login session straight from ``exact.sessions.start_session``, and its signed ``exact_session`` cookie is given
    to the browser (or sent with the websocket handshake), exactly as if the user had logged in before the test.
-2. Starts ``streamlit run app.py`` on 127.0.0.1 and a free port, with its own media folder and secret key.
+2. Starts ``streamlit run server.py`` (the pages and the HTTP routes) on 127.0.0.1 and a free port, with its
+   own media folder and secret key.
 3. Baseline: one session alone (one warm-up cycle, then ``--baseline-cycles`` measured cycles, 0.5 s apart).
 4. Load: ``--sessions`` sessions opened over ``--ramp`` seconds, each cycling through home, a server-scored
    challenge, its leaderboard (three Plotly charts), the challenge list and a score submission, with a random
@@ -324,7 +325,7 @@ class AppServer:
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            "server.py",
             "--server.address",
             HOST,
             "--server.port",

@@ -58,8 +58,12 @@ def get_evaluation(conn: Connection, challenge_id: str) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
-def evaluated_challenge_ids(conn: Connection) -> set[str]:
-    return set(conn.execute(sa.text("SELECT challenge_id FROM exact_evaluation")).scalars())
+def evaluated_challenge_ids(conn: Connection, among: list[str] | None = None) -> set[str]:
+    """Challenges scored on the server: all of them, or those of ``among`` (one page of a listing)."""
+    if among is None:
+        return set(conn.execute(sa.text("SELECT challenge_id FROM exact_evaluation")).scalars())
+    query = sa.text("SELECT challenge_id FROM exact_evaluation WHERE challenge_id = ANY(:ids)")
+    return set(conn.execute(query, {"ids": list(among)}).scalars())
 
 
 def insert_submission(conn: Connection, **values: Any) -> dict[str, Any]:
@@ -365,7 +369,7 @@ def fail(conn: Connection, submission_id: int, error: str) -> None:
 
 
 def list_for_user(
-    conn: Connection, user_id: int, *, challenge_id: str | None = None, limit: int = 200
+    conn: Connection, user_id: int, *, challenge_id: str | None = None, limit: int = 200, offset: int = 0
 ) -> list[dict[str, Any]]:
     """The user's submissions (newest first), with their public aggregate and any moderation."""
     query = sa.text(
@@ -376,11 +380,22 @@ def list_for_user(
         LEFT JOIN exact_submission_summary pub ON pub.submission_id = s.id AND pub.split = 'public'
         LEFT JOIN exact_moderation m ON m.score_id = s.score_id
         WHERE s.user_id = :u AND s.kind = 'participant' AND (CAST(:c AS text) IS NULL OR s.challenge_id = :c)
-        ORDER BY s.created_at DESC, s.id DESC LIMIT :limit
+        ORDER BY s.created_at DESC, s.id DESC LIMIT :limit OFFSET :offset
         """
     )
-    params = {"u": user_id, "c": challenge_id, "limit": limit, "d": SHOWN_DECIMALS}
+    params = {"u": user_id, "c": challenge_id, "limit": limit, "offset": offset, "d": SHOWN_DECIMALS}
     return [dict(r) for r in conn.execute(query, params).mappings()]
+
+
+def count_for_user(conn: Connection, user_id: int, *, challenge_id: str | None = None) -> int:
+    """How many rows list_for_user pages through (index-only on exact_submission_user_idx without a challenge)."""
+    return conn.execute(
+        sa.text(
+            "SELECT count(*) FROM exact_submission s WHERE s.user_id = :u AND s.kind = 'participant' "
+            "AND (CAST(:c AS text) IS NULL OR s.challenge_id = :c)"
+        ),
+        {"u": user_id, "c": challenge_id},
+    ).scalar_one()
 
 
 def rankable_submission_ids(conn: Connection, challenge_id: str, user_id: int) -> set[int]:
@@ -427,6 +442,15 @@ candidates AS (
     SELECT b.id FROM best_public b WHERE NOT EXISTS (SELECT 1 FROM chosen c WHERE c.user_id = b.user_id)
 )
 """
+
+
+def counts_at_the_end(conn: Connection, challenge_id: str, user_id: int, submission_id: int) -> bool:
+    """Whether the submission is one of its submitter's that count for the final ranking (the chosen finals,
+    else the best public one): the only ones whose private figures its submitter sees after the reveal."""
+    eligible = _ELIGIBLE.replace("WHERE s.challenge_id = :c", "WHERE s.challenge_id = :c AND s.user_id = :u")
+    query = sa.text(f"WITH {eligible}, {_CANDIDATES} SELECT EXISTS (SELECT 1 FROM candidates WHERE id = :sid)")
+    params = {"c": challenge_id, "u": user_id, "sid": submission_id, "split": "private", "d": SHOWN_DECIMALS}
+    return bool(conn.execute(query, params).scalar_one())
 
 
 def ranked_submissions(

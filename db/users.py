@@ -30,6 +30,11 @@ EXISTS (
 """
 
 
+def has_add_challenge_sql() -> str:
+    """SQL that is true for the user row aliased ``u`` who may add challenges (for queries joining auth_user)."""
+    return _HAS_ADD_CHALLENGE
+
+
 def _select_users(where: str) -> sa.TextClause:
     return sa.text(f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge FROM auth_user u WHERE {where}")
 

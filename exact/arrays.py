@@ -36,6 +36,7 @@ __all__ = [
     "load_evaluation_files",
     "load_evaluation_set",
     "validate_attributions",
+    "validate_submitted_attributions",
     "validate_inputs",
     "validate_labels",
     "validate_masks",
@@ -436,6 +437,27 @@ def validate_attributions(arr: np.ndarray, masks_shape: tuple[int, int, int]) ->
     _real_dtype(arr, "Attributions")
     attributions = _to_float64(arr).reshape(n, height, width)
     _check_finite(attributions, "Attributions")
+    return attributions
+
+
+def validate_submitted_attributions(arr: np.ndarray, masks_shape: tuple[int, int, int]) -> np.ndarray:
+    """``validate_attributions`` plus the rule for what is submitted to the server: every map has some attribution.
+
+    An all-zero map cannot be scored, and a summary over the scorable samples of a split would then be over a set
+    the submitter chose: zeros everywhere but sample j make the "aggregate" of j's split j's own value, and whether
+    it is scorable at all tells j's split. Refusing such files at upload (a rule about the file alone, so the
+    refusal says nothing about the ground truth) keeps every summary over a set fixed by the evaluation set.
+    The offline scorer (``python -m exact evaluate``) still accepts them and reports them as not scorable.
+    """
+    attributions = validate_attributions(arr, masks_shape)
+    empty = np.flatnonzero(~np.any(attributions != 0, axis=(1, 2)))
+    if empty.size:
+        listed = ", ".join(str(i) for i in empty[:5]) + (f" and {empty.size - 5} more" if empty.size > 5 else "")
+        raise ValidationError(
+            f"Attributions: {empty.size} of {masks_shape[0]} maps are all zeros (sample {listed}; counted from 0). "
+            "Every map needs some attribution: an all-zero map cannot be scored. If your method gives none for a "
+            "sample, submit a constant map for it."
+        )
     return attributions
 
 

@@ -1,5 +1,6 @@
 """``python -m exact <command>``: run the app, prepare the database, create users, load the demo, import and
-export Django fixtures."""
+export Django fixtures; and, as a client of a running server's API, list challenges, print leaderboards and
+submit (docs/client.md)."""
 
 from __future__ import annotations
 
@@ -206,7 +207,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         "-m",
         "streamlit",
         "run",
-        str(PROJECT_ROOT / "app.py"),
+        str(PROJECT_ROOT / "server.py"),  # app.py with the HTTP routes (web/) beside it
         "--server.port",
         str(args.port),
         # Loopback unless EXACT_HOST says otherwise: a LAN address also needs a real EXACT_SECRET_KEY.
@@ -226,6 +227,244 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     os.chdir(PROJECT_ROOT)
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter and arguments, no shell
     return 0  # not reached
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The HTTP client commands (submit, leaderboard, challenges): they talk to a running server, never to the database.
+
+LIST_LIMIT = 50  # rows of a leaderboard or challenge list page unless --limit says otherwise
+
+
+def _http_command(args: argparse.Namespace, body, *, token_required: bool) -> int:
+    """Run ``body(client)`` against the server of ``--server`` / EXACT_URL with the token of EXACT_TOKEN /
+    ~/.config/exact/token; a refusal or an unreachable server is printed as ``error: <detail>``."""
+    from exact import client as api
+
+    url = api.resolve_url(args.server)
+    credentials = api.resolve_token()
+    if credentials is not None and credentials.warning:
+        print(f"warning: {credentials.warning}", file=sys.stderr)
+    if credentials is None and token_required:
+        raise UserError(api.missing_token_message(url))
+    quiet = getattr(args, "quiet", False)
+    notice = None if quiet else (lambda message: print(message, file=sys.stderr))
+    try:
+        with api.ExactClient(url, credentials.token if credentials else None, notice=notice) as client:
+            return body(client)
+    except api.ClientError as exc:
+        detail = exc.detail
+        if exc.status == 401 and credentials is not None:
+            detail += (
+                f" The token came from {credentials.source}. Create a new one on the Profile page → API tokens "
+                f"({url}/profile)."
+            )
+        print(f"error: {detail}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted.", file=sys.stderr)
+        return 130
+
+
+def _command_line(*parts: object) -> str:
+    import shlex
+
+    return shlex.join(["python", "-m", "exact", *(str(p) for p in parts)])
+
+
+def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
+    """Submit a score, or upload attributions (checked here first with the server's own checks) and wait for
+    the result."""
+    import uuid
+    from pathlib import Path
+
+    from exact import client as api
+    from exact.validation import clean_score
+
+    request_key = uuid.uuid4().hex  # one per command run: a retried request never submits twice
+    if args.score is not None:
+        score = clean_score(args.score)
+
+        def submit_score(client) -> int:
+            result = client.submit_score(args.challenge, score, request_key=request_key)
+            again = " (already stored by this request; nothing new was submitted)" if result.get("repeated") else ""
+            stored = result.get("score", score)
+            print(f"Score {stored:g} submitted to {args.challenge} as {api.cell(result.get('username'))}{again}.")
+            if result.get("rank"):
+                print(
+                    f"Rank {result['rank']} of {result.get('ranked_users')} (your best: "
+                    f"{api.cell(result.get('best_score'))})."
+                )
+            return 0
+
+        return _http_command(args, submit_score, token_required=True)
+
+    path = Path(args.attributions).expanduser()
+    method = args.method if args.method is not None else path.stem
+
+    def upload(client) -> int:
+        api.precheck_attributions_file(path, max_bytes=settings.max_upload_bytes)  # before anything is sent
+        details = client.challenge(args.challenge)
+        evaluation = details.get("evaluation")
+        if not evaluation:
+            raise UserError(f"Challenge {args.challenge!r} has no evaluation set: submit a score instead (--score).")
+        api.check_attributions_file(path, evaluation, max_bytes=settings.max_upload_bytes)
+        submission = _upload_with_progress(client, args, path, method, request_key)
+        submission_id = int(submission["id"])
+        if submission.get("repeated"):
+            print(f"This upload was already stored by this request as submission {submission_id}.", file=sys.stderr)
+        if args.no_wait:
+            print(f"Submission {submission_id} is {api.describe_status(submission)}.")
+            print(f"Result page: {client.result_url(submission_id)}")
+            return 0
+        return _wait_and_print(client, args, submission_id)  # also reads a result that is already there
+
+    return _http_command(args, upload, token_required=True)
+
+
+def _upload_with_progress(client, args: argparse.Namespace, path, method: str, request_key: str):
+    from tqdm import tqdm
+
+    shown = not args.quiet and sys.stderr.isatty()
+    size = path.stat().st_size
+    with tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"Uploading {path.name}",
+        file=sys.stderr,
+        disable=not shown,
+        leave=False,
+    ) as bar:
+
+        def progress(sent: int, total: int) -> None:
+            bar.update(sent - bar.n)
+
+        submission = client.upload_attributions(
+            args.challenge,
+            path,
+            method_name=method,
+            description=args.description or "",
+            url=args.url or "",
+            request_key=request_key,
+            progress=progress,
+        )
+    if not args.quiet:
+        print(f"Uploaded {path.name} as submission {submission['id']} ({method}).", file=sys.stderr)
+    return submission
+
+
+def _wait_and_print(client, args: argparse.Namespace, submission_id: int) -> int:
+    from exact import client as api
+
+    said = {"text": ""}
+
+    def on_update(submission) -> None:
+        text = api.describe_status(submission)
+        if text != said["text"] and not args.quiet and submission.get("status") not in api.DONE_STATUSES:
+            print(f"Waiting for submission {submission_id}: {text}", file=sys.stderr)
+        said["text"] = text
+
+    try:
+        result = client.wait_for_result(submission_id, timeout=args.wait_timeout, on_update=on_update)
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped waiting; submission {submission_id} goes on on the server: {client.result_url(submission_id)}",
+            file=sys.stderr,
+        )
+        return 130
+    if result.get("status") == "failed":
+        print(f"error: submission {submission_id} failed: {result.get('error') or 'no reason given'}", file=sys.stderr)
+        return 1
+    metric, value = result.get("primary_metric"), result.get("public_value")
+    scored = f": {metric} {api.cell(value)} (public mean)" if value is not None else ""
+    print(f"Submission {submission_id} ({api.cell(result.get('method_name'))}) scored{scored}.")
+    headers, rows = api.summary_table(result)
+    if rows:
+        print(api.format_table(headers, rows, numeric=(False, False, True, True, True)))
+    if result.get("rank"):
+        print(f"Public leaderboard rank: {result['rank']}")
+    print(f"Result page: {client.result_url(submission_id)}")
+    return 0
+
+
+def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
+    """Print one page of a challenge's ranking, or stream the whole of it as CSV."""
+    from exact import client as api
+
+    def show(client) -> int:
+        if args.csv:
+            out = sys.stdout.buffer
+            try:
+                for chunk in client.leaderboard_csv(args.challenge, board=args.board, show_all=args.all):
+                    out.write(chunk)
+                out.flush()
+            except BrokenPipeError:  # e.g. piped into head: stop quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        page = client.leaderboard(
+            args.challenge, board=args.board, show_all=args.all, limit=args.limit, offset=args.offset
+        )
+        board = page.get("board") or args.board or "public"
+        kind = "every submission" if page.get("show_all", args.all) else "best per participant"
+        print(f"{args.challenge}: {board} leaderboard ({kind})")
+        headers, rows = api.leaderboard_table(page)
+        if rows:
+            print(api.format_table(headers, rows))
+        next_offset = page.get("next_offset")
+        options = [*(["--board", args.board] if args.board else []), *(["--all"] if args.all else [])]
+        if args.limit != LIST_LIMIT:
+            options += ["--limit", args.limit]
+        command = _command_line("leaderboard", args.challenge, *options, "--offset", next_offset)
+        total = int(page.get("total") or 0)
+        print(api.page_text(offset=args.offset, shown=len(rows), total=total, next_offset=next_offset,
+                            next_command=command))  # fmt: skip
+        baselines = page.get("baselines") or []
+        if baselines:
+            print("\nBaselines:")
+            print(api.format_table(
+                ["method", "status", "score", "vs random"],
+                [[b.get("method"), b.get("status"), b.get("score"), b.get("vs_random")] for b in baselines],
+            ))  # fmt: skip
+        return 0
+
+    return _http_command(args, show, token_required=False)
+
+
+def cmd_challenges(settings: Settings, args: argparse.Namespace) -> int:
+    """List (and search) the challenges: id, title, participants, and whether the server scores them."""
+    from exact import client as api
+
+    def show(client) -> int:
+        page = client.challenges(args.search or "", limit=args.limit, offset=args.offset)
+        headers, rows = api.challenges_table(page)
+        if rows:
+            print(api.format_table(headers, rows))
+        options = [*(["--search", args.search] if args.search else [])]
+        if args.limit != LIST_LIMIT:
+            options += ["--limit", args.limit]
+        next_offset = page.get("next_offset")
+        command = _command_line("challenges", *options, "--offset", next_offset)
+        total = int(page.get("total") or 0)
+        print(api.page_text(offset=args.offset, shown=len(rows), total=total, next_offset=next_offset,
+                            next_command=command, what="challenges"))  # fmt: skip
+        return 0
+
+    return _http_command(args, show, token_required=False)
+
+
+def _add_http_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="the Exact server (default: EXACT_URL, else http://127.0.0.1:8501). The token comes from EXACT_TOKEN, "
+        "else ~/.config/exact/token",
+    )
+
+
+def _page_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--limit", type=int, default=LIST_LIMIT, help=f"{what} per page (default {LIST_LIMIT})")
+    parser.add_argument("--offset", type=int, default=0, help=f"skip this many {what} (the next page's offset)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,6 +530,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=None, help="scoring processes (default: EXACT_SCORING_PROCESSES, the cores)"
     )
     worker.set_defaults(handler=cmd_worker)
+
+    submit = commands.add_parser(
+        "submit",
+        help="submit to a challenge on a running server: attributions (checked locally first, then uploaded and "
+        "scored) or a score",
+    )
+    submit.add_argument("--challenge", required=True, metavar="ID")
+    what = submit.add_mutually_exclusive_group(required=True)
+    what.add_argument("--attributions", metavar="FILE", help=".npy, or .npz with key 'attributions'")
+    what.add_argument("--score", metavar="NUMBER", help="score-only challenges: the score, e.g. 0.87")
+    submit.add_argument("--method", metavar="NAME", help="method name (default: the file name without extension)")
+    submit.add_argument("--description", metavar="TEXT", help="a description of the method")
+    submit.add_argument("--url", metavar="URL", help="the method's paper or code (http:// or https://)")
+    submit.add_argument("--no-wait", action="store_true", help="do not wait for the result")
+    submit.add_argument(
+        "--wait-timeout", type=float, default=900.0, metavar="SECONDS", help="wait at most this long (default 900)"
+    )
+    submit.add_argument("--quiet", "-q", action="store_true", help="no progress bar or waiting messages")
+    _add_http_options(submit)
+    submit.set_defaults(handler=cmd_submit)
+
+    board = commands.add_parser("leaderboard", help="print a challenge's leaderboard from a running server")
+    board.add_argument("challenge", metavar="ID")
+    board.add_argument("--board", choices=("public", "private"), help="default: the final one once revealed")
+    board.add_argument("--all", action="store_true", help="every submission, not only each participant's best")
+    _page_options(board, "rows")
+    board.add_argument("--csv", action="store_true", help="write the whole ranking as CSV to standard output")
+    _add_http_options(board)
+    board.set_defaults(handler=cmd_leaderboard)
+
+    listing = commands.add_parser("challenges", help="list the challenges of a running server")
+    listing.add_argument("--search", metavar="TEXT", help="in title, id and description")
+    _page_options(listing, "challenges")
+    _add_http_options(listing)
+    listing.set_defaults(handler=cmd_challenges)
     return parser
 
 

@@ -35,6 +35,7 @@ class Settings:
     statement_timeout_ms: int = 5000
     db_pool_size: int = 10
     scoring_processes: int = 1
+    api_rate_per_minute: int = 120  # requests per token (or client address) per minute (docs/api.md)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -93,6 +94,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         statement_timeout_ms=_int_env(env, "EXACT_STATEMENT_TIMEOUT_MS", 5000),
         db_pool_size=_int_env(env, "EXACT_DB_POOL_SIZE", 10),
         scoring_processes=_int_env(env, "EXACT_SCORING_PROCESSES", os.cpu_count() or 1),
+        api_rate_per_minute=_int_env(env, "EXACT_API_RATE_PER_MINUTE", 120),
     )
 
 

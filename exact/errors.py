@@ -24,6 +24,13 @@ class AuthenticationFailed(UserError):
         super().__init__("Unknown username or wrong password.")
 
 
+class InvalidToken(UserError):
+    """An API request's bearer token is missing, malformed, expired or revoked, or its user is inactive."""
+
+    def __init__(self) -> None:
+        super().__init__("The API token is missing, malformed, expired or revoked.")
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached; the UI shows what to check rather than a traceback."""
 

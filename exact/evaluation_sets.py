@@ -253,9 +253,10 @@ def get_evaluation(db: Database, challenge_id: str) -> EvaluationSet | None:
     return EvaluationSet.from_row(row) if row else None
 
 
-def evaluated_challenges(db: Database) -> set[str]:
+def evaluated_challenges(db: Database, among: list[str] | None = None) -> set[str]:
+    """Ids of the challenges scored on the server (of ``among`` only, when given)."""
     with db.connect() as conn:
-        return evaluations_sql.evaluated_challenge_ids(conn)
+        return evaluations_sql.evaluated_challenge_ids(conn, among)
 
 
 # --- private files (read by the scorer and for organisers only) ---------------------------------------------------

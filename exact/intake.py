@@ -22,9 +22,10 @@ from exact.accounts import require_user
 from exact.competition import enforce_submission_rules
 from exact.errors import NotFound, ValidationError
 from exact.evaluation_sets import EvaluationSet
+from exact.paging import Page
 from exact.permissions import rounded
 from exact.storage import MediaStorage, UploadedFile
-from exact.validation import clean_text
+from exact.validation import clean_request_key, clean_text
 
 DEFAULT_MAX_WAITING = 3  # submissions per user queued or being scored at once (EXACT_MAX_QUEUED_PER_USER)
 
@@ -94,8 +95,7 @@ def submit_attributions(
     method_name = clean_text(method_name, field="Method name", max_length=100)
     description = clean_text(description, field="Description", max_length=5000, required=False, multiline=True)
     url = clean_url(url)
-    if request_key is not None and not 0 < len(request_key) <= 100:
-        raise ValidationError("Invalid submission key.")
+    request_key = clean_request_key(request_key)
     with db.connect() as conn:
         user = require_user(conn, actor_id, "submit attributions")
         row = evaluations_sql.get_evaluation(conn, challenge_id or "")
@@ -114,7 +114,7 @@ def submit_attributions(
         raise ValidationError("Attributions: files of this type are not accepted (.npy, .npz).")
     key = arrays.ATTRIBUTIONS_KEY if upload.name.lower().endswith(".npz") else None
     raw = arrays.load_array_file(upload.data, name=upload.name, max_bytes=media.max_bytes, key=key)
-    arrays.validate_attributions(raw, evaluation.shape)  # refuse bad files now, with a precise message
+    arrays.validate_submitted_attributions(raw, evaluation.shape)  # refuse bad files now, with a precise message
     stored = arrays.npy_bytes(raw.reshape(evaluation.shape))  # the array alone, in its own (real) dtype
     digest = hashlib.sha256(upload.data).hexdigest()
     try:
@@ -165,6 +165,28 @@ def get_submission_row(db: Database, submission_id: int, *, with_result: bool = 
     with db.connect() as conn:
         row = evaluations_sql.get_submission(conn, submission_id, with_result=with_result)
     return Submission.from_row(row) if row else None
+
+
+SUBMISSIONS_PAGE_SIZE = 50
+MAX_SUBMISSIONS_PAGE_SIZE = 200
+
+
+def submissions_page(
+    db: Database, actor_id: int | None, challenge_id: str | None = None, *, limit: int = SUBMISSIONS_PAGE_SIZE,
+    offset: int = 0,
+) -> Page[Submission]:  # fmt: skip
+    """A page of the logged-in user's own submissions, newest first, with how many there are in all."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SUBMISSIONS_PAGE_SIZE:
+        raise ValidationError(f"A page holds 1 to {MAX_SUBMISSIONS_PAGE_SIZE} submissions.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError("The page offset must be a whole number, 0 or more.")
+    if challenge_id is not None and (not challenge_id or "\x00" in challenge_id or len(challenge_id) > 100):
+        raise ValidationError("No such challenge id.")  # no stored id can contain NUL or be that long
+    with db.connect() as conn:
+        user = require_user(conn, actor_id, "see your submissions")
+        rows = evaluations_sql.list_for_user(conn, user.id, challenge_id=challenge_id, limit=limit, offset=offset)
+        total = evaluations_sql.count_for_user(conn, user.id, challenge_id=challenge_id)
+    return Page(items=[Submission.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def my_submissions(db: Database, actor_id: int | None, challenge_id: str | None = None) -> list[Submission]:

@@ -8,7 +8,8 @@ What leaves the server (docs/security.md, "What leaves the server"):
 * The submitter of a result, and everyone for a baseline, get per-sample detail on the **development** samples
   only, whose masks are published with the evaluation inputs anyway.
 * Everyone else gets aggregates: mean and standard deviation per metric over the public part, and over the
-  private part once the challenge has ended and its private board is revealed, rounded to SHOWN_DECIMALS.
+  private part once the challenge has ended and its private board is revealed (for a participant's own
+  submissions only those that count for the final ranking), rounded to SHOWN_DECIMALS.
   Rankings are computed on the rounded values, so the order reveals nothing finer either.
 """
 
@@ -55,14 +56,25 @@ class ResultAccess:
 
 
 def result_access(
-    viewer: User | None, *, owner_id: int | None, submitter_id: int | None, is_baseline: bool, private_revealed: bool
+    viewer: User | None,
+    *,
+    owner_id: int | None,
+    submitter_id: int | None,
+    is_baseline: bool,
+    private_revealed: bool,
+    counts_at_the_end: bool = False,
 ) -> ResultAccess | None:
-    """None: this viewer may not open the result at all (another participant's submission)."""
+    """None: this viewer may not open the result at all (another participant's submission).
+
+    ``counts_at_the_end``: the submission is one of its submitter's final ones (chosen, else the best public one).
+    Only those show their private figures after the reveal: a participant learns the private part of at most
+    ``final_count`` submissions, not of every probe made while the challenge ran."""
     if is_challenge_organiser(viewer, owner_id):
         everything = ("development", "public", "private")
         return ResultAccess(everything, everything, True)
     own = viewer is not None and viewer.is_active and submitter_id is not None and viewer.id == submitter_id
     if not (own or is_baseline):
         return None
-    summaries = ("development", "public", "private") if private_revealed else ("development", "public")
+    with_private = private_revealed and (is_baseline or counts_at_the_end)
+    summaries = ("development", "public", "private") if with_private else ("development", "public")
     return ResultAccess(summaries, ("development",), False)

@@ -40,12 +40,19 @@ class ResultView:
 
 def _access(conn, viewer, submission: Submission, challenge_id: str) -> ResultAccess:
     rules = rules_in(conn, challenge_id)
+    revealed = rules.private_revealed()
+    final = (
+        revealed
+        and submission.user_id is not None
+        and evaluations_sql.counts_at_the_end(conn, challenge_id, submission.user_id, submission.id)
+    )
     access = result_access(
         viewer,
         owner_id=challenges_sql.get_owner(conn, challenge_id),
         submitter_id=submission.user_id,
         is_baseline=submission.kind == "baseline",
-        private_revealed=rules.private_revealed(),
+        private_revealed=revealed,
+        counts_at_the_end=final,
     )
     if access is None:
         raise PermissionDenied("Only the submitter and the challenge's organisers can see this result.")

@@ -25,11 +25,10 @@ from exact.competition import Rules, enforce_submission_rules, rules_in
 from exact.errors import NotFound, ValidationError
 from exact.evaluation_sets import BASELINES
 from exact.permissions import rounded
-from exact.validation import clean_score
+from exact.validation import clean_request_key, clean_score
 
 PAGE_SIZE = 50  # rows of a leaderboard page; every row is reachable by paging and in the CSV
 MAX_PAGE_SIZE = 1000
-REQUEST_KEY_MAX_LENGTH = 100
 Board = Literal["public", "private"]
 
 
@@ -55,8 +54,7 @@ def submit_score(
     challenge's rules apply: its phase, the submission limits and the metric's valid range.
     """
     value = clean_score(score)
-    if request_key is not None and not 0 < len(request_key) <= REQUEST_KEY_MAX_LENGTH:
-        raise ValidationError("Invalid submission key.")
+    request_key = clean_request_key(request_key)
     with db.transaction() as conn:
         user = require_user(conn, actor_id, "submit a score")
         if not challenges_sql.exists(conn, challenge_id or ""):
@@ -185,6 +183,7 @@ def leaderboard(
                 conn, rules, evaluation, show_all=show_all, bins=bins, board=board, limit=limit, offset=offset,
                 charts=charts,
             )  # fmt: skip
+        _refuse_private_of_score_only(board)
         order = {"higher_is_better": rules.higher_is_better}
         sizes = scores_sql.board_sizes(conn, challenge_id)
         if show_all:
@@ -225,6 +224,11 @@ def leaderboard_position(
 
 def _means(metrics_json: dict[str, Any] | None, names: tuple[str, ...]) -> dict[str, float | None]:
     return {name: rounded(((metrics_json or {}).get(name) or {}).get("mean")) for name in names}
+
+
+def _refuse_private_of_score_only(board: Board | None) -> None:
+    if board == "private":
+        raise ValidationError("This challenge has one leaderboard (scores are submitted, not split into parts).")
 
 
 def _chosen_board(rules: Rules, board: Board | None) -> Board:
@@ -330,6 +334,7 @@ def iter_leaderboard_csv(
     with db.streaming() as conn:
         rules, evaluation = _open_board(conn, challenge_id)
         if evaluation is None:
+            _refuse_private_of_score_only(board)
             columns = [c for c in _score_columns(show_all) if c != "score_id"]
             chunks = scores_sql.iter_ranking(
                 conn, challenge_id, show_all=show_all, higher_is_better=rules.higher_is_better

@@ -3,6 +3,10 @@
 The cookie carries ``{sid, uid, pwd}`` signed with the secret key (itsdangerous, timestamped). It is honoured
 only while the signature and age check out, the row exists un-revoked and unexpired, the user is active and the
 password fingerprint still matches: so logout, a password change and deactivation all revoke it.
+
+The browser gets the cookie from the server (HttpOnly): the page that logged the user in hands the browser a
+one-time login ticket (``issue_ticket``), which the browser posts to /auth/session; that route redeems it
+(``redeem_ticket``) for the cookie value and sets it (web/auth_routes.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from db import login_tickets as tickets_sql
 from db import users as users_sql
 from db.database import Database
 from exact.accounts import User
@@ -23,6 +28,7 @@ log = logging.getLogger(__name__)
 
 COOKIE_NAME = "exact_session"
 _SALT = "exact.session.v1"
+TICKET_LIFETIME_S = 60  # the page posts the ticket as soon as it arrives; a minute covers a slow connection
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -44,10 +50,54 @@ def start_session(db: Database, user_id: int, *, secret_key: str, days: int) -> 
             raise ValueError("cannot start a session for a missing or inactive user")
         users_sql.insert_session(conn, session_id, user_id, expires_at)
         users_sql.delete_expired_sessions(conn)
-    token = _serializer(secret_key).dumps(
-        {"sid": session_id, "uid": user_id, "pwd": _password_fingerprint(secret_key, row["password"])}
+    return session_id, _sign_cookie(secret_key, session_id, user_id, row["password"])
+
+
+def _sign_cookie(secret_key: str, session_id: str, user_id: int, password_hash: str) -> str:
+    """The cookie value for an existing session row (signed and timestamped now)."""
+    return _serializer(secret_key).dumps(
+        {"sid": session_id, "uid": user_id, "pwd": _password_fingerprint(secret_key, password_hash)}
     )
-    return session_id, token
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def _password_tag(token: str, password_hash: str) -> str:
+    # Binds a ticket to the password hash at issue, keyed by the ticket's own random part: it tells its holder
+    # nothing about the hash, and only the stored SHA-256 of the whole ticket makes it redeemable.
+    return hmac.new(token.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def issue_ticket(db: Database, session_id: str) -> str:
+    """A one-time ticket, good for ``TICKET_LIFETIME_S`` seconds, that ``redeem_ticket`` turns into the cookie
+    of this session: ``<32 random bytes, URL-safe base64>.<tag of the user's current password hash>``. Only its
+    SHA-256 is stored; expired tickets are deleted on the way."""
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as conn:
+        row = users_sql.get_live_session_user(conn, session_id)
+        if row is None:
+            raise ValueError("cannot issue a login ticket for a session that is not live")
+        ticket = f"{token}.{_password_tag(token, row['password'])}"
+        tickets_sql.delete_expired(conn)
+        tickets_sql.insert(conn, _ticket_hash(ticket), session_id, lifetime_s=TICKET_LIFETIME_S)
+    return ticket
+
+
+def redeem_ticket(db: Database, ticket: str | None, *, secret_key: str, days: int) -> str | None:
+    """The cookie value for the ticket's session, or None. The ticket is spent by the first attempt (even a
+    failing one); it yields a cookie only while unexpired, its session live, its user active and the password
+    unchanged since the ticket was issued. The password hash is read at redemption: a change in the meantime
+    (even through Django, which revokes no session row) ends this login as it ends every other."""
+    if not ticket or len(ticket) > 256:
+        return None
+    token, _, tag = ticket.partition(".")
+    with db.transaction() as conn:
+        row = tickets_sql.redeem(conn, _ticket_hash(ticket), session_days=days)
+    if row is None or not hmac.compare_digest(tag, _password_tag(token, row["password"])):
+        return None
+    return _sign_cookie(secret_key, str(row["session_id"]), int(row["user_id"]), row["password"])
 
 
 def read_session_id(cookie_value: str | None, *, secret_key: str, days: int) -> str | None:

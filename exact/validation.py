@@ -103,6 +103,19 @@ def clean_challenge_id(value: str | None, *, max_length: int) -> str:
     return challenge_id
 
 
+REQUEST_KEY_MAX_LENGTH = 100
+_REQUEST_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}\Z")  # printable ASCII, no spaces: what the forms and API send
+
+
+def clean_request_key(key: str | None) -> str | None:
+    """The idempotency key of a submit (None: none), refused unless 1-100 printable ASCII characters."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not _REQUEST_KEY_RE.match(key):
+        raise ValidationError("Invalid submission key.")
+    return key
+
+
 def clean_score(value: object) -> float:
     """A finite float from a number or its text. Higher is better; any finite double is accepted."""
     if isinstance(value, bool):

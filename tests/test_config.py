@@ -74,3 +74,22 @@ def test_statement_timeout_and_pool_size_default_and_are_read():
     assert (configured.statement_timeout_ms, configured.db_pool_size) == (1500, 25)
     blank = load_settings({"EXACT_STATEMENT_TIMEOUT_MS": "", "EXACT_DB_POOL_SIZE": "  "})
     assert (blank.statement_timeout_ms, blank.db_pool_size) == (5000, 10)
+
+
+def test_a_spawned_scorer_importing_the_app_script_does_not_run_the_app(tmp_path):
+    """multiprocessing's spawn re-imports the parent's __main__ (app.py, inside a page run) as __mp_main__: that
+    import must not run the app, which would open the database and try to start scorers from the child."""
+    import os
+    import subprocess
+    import sys
+
+    from exact import PROJECT_ROOT
+
+    environment = dict(os.environ, DATABASE_URL="postgresql://nobody@127.0.0.1:9/nowhere",
+                       EXACT_DATA_DIR=str(tmp_path))  # fmt: skip
+    code = "import runpy; runpy.run_path('app.py', run_name='__mp_main__'); print('imported')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environment, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("imported")
+    assert "database not available" not in done.stderr and "nowhere" not in done.stderr

@@ -168,11 +168,18 @@ def test_bad_attribution_files_store_nothing(db, storage, media_root, world, dat
         assert conn.execute(sa.text("SELECT count(*) FROM exact_submission WHERE kind='participant'")).scalar() == 0
 
 
-def test_all_zero_maps_fail_clearly_and_store_no_score(db, storage, private, world):
-    submission = _submit(db, storage, world["alice"], _npy(np.zeros((N, H, W))))
-    failed = scoring.process_submission(db, storage, private, submission.id)
-    assert failed.status == "failed" and "all zeros" in failed.error
+@pytest.mark.parametrize("zero_maps", [[0], [3, 5], list(range(N))])
+def test_an_upload_with_all_zero_maps_is_refused_and_stores_nothing(db, storage, media_root, world, zero_maps):
+    """Every map needs some attribution (exact.arrays.validate_submitted_attributions): a summary over the scorable
+    samples of a split would otherwise be over a set the submitter chose (docs/security.md)."""
+    attributions = np.random.default_rng(0).random((N, H, W)) + 0.1
+    attributions[zero_maps] = 0.0
+    before = _files(media_root)
+    with pytest.raises(ValidationError, match=rf"{len(zero_maps)} of {N} maps are all zeros \(sample {zero_maps[0]}"):
+        _submit(db, storage, world["alice"], _npy(attributions))
+    assert _files(media_root) == before
     with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM exact_submission WHERE kind='participant'")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM api_score")).scalar() == 0
 
 

@@ -247,19 +247,56 @@ def test_setup_creates_the_first_admin_with_demo_and_then_disappears(app, db):
     assert offered_pages(at) == SUPERUSER_PAGES  # set-up is gone for good
     assert title(at) == "Exact"
     assert values(at.sidebar.caption) == ["Logged in as **boss** (administrator)"]
-    cookie_scripts = values(at.get("html"))
-    assert len(cookie_scripts) == 1 and "exact_session=" in cookie_scripts[0]  # the login cookie is written once
+    handover = _handover(at)  # the form handing the browser its login ticket is rendered once
+    assert handover["next"] == "/"
+    assert _ticket_session(db, handover["ticket"]) == at.session_state["auth_session_id"]
     assert scalar(db, "SELECT count(*) FROM api_challenge") == 5  # the demo: 3 score-only, 2 scored on the server
     assert scalar(db, "SELECT count(*) FROM exact_submission WHERE status = 'done'") == 16
     assert scalar(db, "SELECT count(*) FROM api_score") > 0
 
     run(at)
-    assert not at.get("html"), "the cookie script is not re-sent on every run"
+    assert not at.get("html"), "the hand-over form is not re-sent on every run"
     with pytest.raises(ValueError):
         at.switch_page("app_pages/setup.py")
     # A fresh browser session (no cookie) sees the normal visitor site, not the set-up page.
     fresh = run(app())
     assert offered_pages(fresh) == VISITOR_PAGES
+
+
+def _handover(at) -> dict[str, str]:
+    """The hidden fields of the one form that hands the browser its login ticket (or logout) for /auth/session.
+
+    The cookie itself is set by the server (HttpOnly): nothing on the page names it or touches document.cookie.
+    """
+    from html.parser import HTMLParser
+
+    [body] = values(at.get("html"))
+    assert "cookie" not in body.lower() and "exact_session" not in body  # no document.cookie, no cookie value
+    forms: list[str] = []
+    hidden: dict[str, str] = {}
+
+    class Fields(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if tag == "form":
+                forms.append(f"{attributes.get('method')} {attributes.get('action')}")
+            elif tag == "input" and attributes.get("type") == "hidden":
+                hidden[attributes["name"]] = attributes["value"]
+
+    Fields().feed(body)
+    assert forms == ["post /auth/session"]
+    return hidden
+
+
+def _ticket_session(db, ticket: str) -> str | None:
+    """The session an unused, unexpired ticket belongs to (only the ticket's SHA-256 is stored)."""
+    import hashlib
+
+    return scalar(
+        db,
+        "SELECT session_id FROM exact_login_ticket WHERE ticket_hash = :h AND used_at IS NULL AND expires_at > now()",
+        h=hashlib.sha256(ticket.encode()).hexdigest(),
+    )
 
 
 # --- register -----------------------------------------------------------------------------------------------------
@@ -346,7 +383,11 @@ def test_login_success_sets_session_state_and_a_live_session(app, db, people):
     assert title(at) == "Exact"
     assert offered_pages(at) == PARTICIPANT_PAGES
     assert values(at.sidebar.caption) == ["Logged in as **pat** (participant)"]
-    assert any("exact_session=" in value for value in values(at.get("html")))
+    handover = _handover(at)
+    assert handover["next"] == "/"
+    assert _ticket_session(db, handover["ticket"]) == at.session_state["auth_session_id"]
+    run(at)
+    assert not at.get("html"), "the hand-over form is rendered once"
 
 
 # --- submit a score -----------------------------------------------------------------------------------------------
@@ -827,8 +868,7 @@ def test_logout_revokes_the_session_and_clears_state(app, db, people, role):
     assert at.session_state["auth_logged_out"] is True
     assert title(at) == "Exact"
     assert offered_pages(at) == VISITOR_PAGES
-    cookie_scripts = values(at.get("html"))
-    assert len(cookie_scripts) == 1 and "exact_session=; " in cookie_scripts[0] and "Max-Age=0" in cookie_scripts[0]
+    assert _handover(at) == {"logout": "1"}  # the browser posts it to /auth/session, which clears the cookie
     # Putting the old ids back (a replayed state) does not log anybody in: the row is revoked.
     at.session_state["auth_user_id"] = people[role].id
     at.session_state["auth_session_id"] = session_id

@@ -383,7 +383,8 @@ def test_result_page_of_queued_and_failed_submissions(app, db, stores, gt, peopl
     pat = people["participant"]
     shape = gt["prepared"].masks.shape
     queued = submit(db, stores, pat, GT_ID, np.ones(shape), "Still waiting", score=False)
-    failed = submit(db, stores, pat, GT_ID, np.zeros(shape), "All zeros")
+    failed = submit(db, stores, pat, GT_ID, np.ones(shape), "Too slow", score=False)
+    failed = scoring.process_submission(db, *stores, failed.id, time_budget=1e-9)  # stopped at once: over budget
     assert (queued.status, failed.status) == ("queued", "failed")
 
     at = _open(app, db, pat, "app_pages/result.py", submission=str(queued.id))
@@ -392,8 +393,8 @@ def test_result_page_of_queued_and_failed_submissions(app, db, stores, gt, peopl
     assert not at.get("plotly_chart") and not at.metric
 
     at = _open(app, db, pat, "app_pages/result.py", submission=str(failed.id))
-    assert len(at.error) == 1 and at.error[0].value.startswith("Scoring failed: No sample could be scored")
-    assert "all zeros" in at.error[0].value
+    assert len(at.error) == 1 and at.error[0].value.startswith("Scoring failed: Scoring took longer than")
+    assert "budget" in at.error[0].value
     assert not at.get("plotly_chart") and not at.metric
 
     # Both show up in pat's list on the submit page, with their statuses and the failure's reason.
@@ -402,11 +403,11 @@ def test_result_page_of_queued_and_failed_submissions(app, db, stores, gt, peopl
     assert mine.loc["Still waiting", "status"] == "waiting to be scored"
     n = shape[0]
     assert mine.loc["Still waiting", "progress"] == f"0 of {n:,} samples"  # refreshed by the list's fragment
-    assert mine.loc["All zeros", "progress"] == "" and mine.loc["Mask plus noise", "progress"] == ""
+    assert mine.loc["Too slow", "progress"] == "" and mine.loc["Mask plus noise", "progress"] == ""
     assert [p.proto.text for p in at.get("progress")] == [
         f"0 of {n:,} samples scored (submitted {queued.created_at:%Y-%m-%d %H:%M})"
     ]
-    assert mine.loc["All zeros", "status"] == "failed" and "all zeros" in mine.loc["All zeros", "error"]
+    assert mine.loc["Too slow", "status"] == "failed" and "budget" in mine.loc["Too slow", "error"]
     assert mine.loc["Mask plus noise", "status"] == "scored"
 
 

@@ -1,9 +1,23 @@
-"""The logged-in user of this browser session, kept across refreshes by a signed cookie (see exact.sessions)."""
+"""The logged-in user of this browser session, kept across refreshes by a signed cookie (see exact.sessions).
+
+The cookie is HttpOnly and set by the server: logging in puts the user into this tab's session state at once and
+hands the browser a one-time ticket in a small form that posts itself to /auth/session (web/auth_routes.py),
+which sets the cookie and redirects back. Logging out posts ``logout=1`` the same way to clear it. No script
+here ever touches a cookie.
+
+That redirect reloads the page, so a message shown right before it would be lost. A page that wants to say
+something after a login (e.g. "your password was changed") passes ``notice=``: the message is shown in this tab
+at once (``take_notice``) and again on the page the browser lands on, whose address carries
+``?notice=<kind>-<tag>``, the tag binding it to the new session so a link from elsewhere cannot show it.
+"""
 
 from __future__ import annotations
 
-import json
-import re
+import hashlib
+import hmac
+import html
+import secrets
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
@@ -14,9 +28,10 @@ from ui.runtime import get_secret_key, get_settings
 
 _USER_ID = "auth_user_id"
 _SESSION_ID = "auth_session_id"
-_COOKIE_TO_WRITE = "auth_cookie_to_write"
+_HANDOVER = "auth_pending_handover"  # what the next run hands to the browser: a login ticket or a logout
+_NOTICES = "auth_notices"  # notices this tab shows once (take_notice)
 _FINGERPRINT = "auth_password_fingerprint"  # server-side only; a password changed elsewhere ends the tab's login
-_COOKIE_SAFE = re.compile(r"^[A-Za-z0-9._-]*$")
+SESSION_ROUTE = "/auth/session"
 
 
 def _browser_cookie() -> str | None:
@@ -59,21 +74,33 @@ def resolve_user(db: Database) -> User | None:
     return user
 
 
-def log_in(db: Database, user: User) -> None:
+def log_in(db: Database, user: User, *, notice: str | None = None) -> None:
+    """Log this tab in now and have the next run hand the browser a ticket for its HttpOnly cookie.
+
+    The browser then lands on the home page, or with ``notice`` (a fixed kind such as "password_changed") back
+    on the current page, where ``take_notice(notice)`` is true once.
+    """
     settings = get_settings()
-    session_id, cookie = sessions.start_session(db, user.id, secret_key=get_secret_key(), days=settings.session_days)
+    # The cookie value start_session signs is not used here: /auth/session makes it afresh from the ticket, so it
+    # never passes through the page, let alone a script.
+    session_id, _ = sessions.start_session(db, user.id, secret_key=get_secret_key(), days=settings.session_days)
+    ticket = sessions.issue_ticket(db, session_id)
     st.session_state[_USER_ID] = user.id
     st.session_state[_SESSION_ID] = session_id
     st.session_state.pop(_FINGERPRINT, None)  # taken from the database on the next run
-    st.session_state[_COOKIE_TO_WRITE] = (cookie, settings.session_days * 86400)
     st.session_state.pop("auth_logged_out", None)
+    next_path = "/"
+    if notice is not None:
+        st.session_state.setdefault(_NOTICES, set()).add(notice)
+        next_path = _current_path() + "?" + urlencode({"notice": f"{notice}-{_notice_tag(notice, session_id)}"})
+    st.session_state[_HANDOVER] = {"ticket": ticket, "next": next_path}
 
 
 def log_out(db: Database) -> None:
     sessions.end_session(db, st.session_state.get(_SESSION_ID))
     forget_user()
     st.session_state["auth_logged_out"] = True
-    st.session_state[_COOKIE_TO_WRITE] = ("", 0)
+    st.session_state[_HANDOVER] = {"logout": "1"}
 
 
 def forget_user() -> None:
@@ -86,20 +113,54 @@ def current_session_id() -> str | None:
     return st.session_state.get(_SESSION_ID)
 
 
-def write_pending_cookie() -> None:
-    """Set (or clear) the session cookie in the browser. Streamlit has no server-side Set-Cookie, so a line of JS does.
-
-    The value is a signed token of URL-safe characters only; it is checked before it goes into the script.
-    """
-    pending = st.session_state.pop(_COOKIE_TO_WRITE, None)
+def hand_over_to_browser() -> None:
+    """Render, once, the form that posts a pending login ticket (or logout) to /auth/session, where the server
+    sets (or clears) the HttpOnly cookie and redirects the browser back. Its only script submits the form."""
+    pending = st.session_state.pop(_HANDOVER, None)
     if pending is None:
         return
-    value, max_age = pending
-    if not _COOKIE_SAFE.match(value):
-        return
-    cookie = json.dumps(f"{sessions.COOKIE_NAME}={value}; Path=/; Max-Age={int(max_age)}; SameSite=Strict")
-    script = f"<script>document.cookie = {cookie} + (location.protocol === 'https:' ? '; Secure' : '');</script>"
-    st.html(script, unsafe_allow_javascript=True)
+    form_id = f"exact-handover-{secrets.token_hex(8)}"
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(name, quote=True)}" value="{html.escape(value, quote=True)}">'
+        for name, value in pending.items()
+    )
+    st.html(
+        f'<form id="{form_id}" method="post" action="{SESSION_ROUTE}">{fields}</form>'
+        # Submitted once even if the element is drawn twice (not window[id]: that is the form itself, by its id).
+        f'<script>(function(){{var id="{form_id}";if(window.exactHandedOver===id)return;window.exactHandedOver=id;'
+        "document.getElementById(id).submit();})();</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+def take_notice(kind: str) -> bool:
+    """True once for a notice that ``log_in(..., notice=kind)`` left: in the tab that logged in, and on the page
+    the browser lands on after the cookie was set (its ``?notice=`` tag must match this session)."""
+    shown_here = st.session_state.get(_NOTICES)
+    if shown_here and kind in shown_here:
+        shown_here.discard(kind)
+        return True
+    flag = st.query_params.get("notice")
+    session_id = st.session_state.get(_SESSION_ID)
+    if not flag or not session_id or not flag.startswith(f"{kind}-"):
+        return False
+    del st.query_params["notice"]  # once; a refresh does not repeat it
+    return hmac.compare_digest(flag, f"{kind}-{_notice_tag(kind, session_id)}")
+
+
+def _notice_tag(kind: str, session_id: str) -> str:
+    key = get_secret_key().encode()
+    return hmac.new(key, f"exact.notice:{kind}:{session_id}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _current_path() -> str:
+    """The path of the page this run belongs to, as the browser shows it (without its query), else "/"."""
+    try:
+        url = st.context.url
+    except Exception:  # no browser behind this run (AppTest, bare mode)
+        url = None
+    path = urlsplit(url).path if url else ""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
 
 
 def current_user() -> User | None:

@@ -23,9 +23,9 @@ from exact.errors import ValidationError
 from exact.scores import submit_score as submit_score_service
 from exact.storage import MediaStorage, UploadedFile
 from exact.xaitris import BenchmarkSpec
-from tests.browser.conftest import LiveApp
 from tests.browser.test_journey import PASSWORD, alert, go, log_in, main_area, open_nav, score_rows, submit_score
 from tests.conftest import make_user
+from tests.live_server import LiveApp
 
 pytestmark = pytest.mark.browser
 

@@ -19,8 +19,9 @@ from playwright.sync_api import Page, expect
 from db import scores as scores_sql
 from exact.challenges import ChallengeForm, create_challenge
 from exact.storage import MediaStorage, UploadedFile
-from tests.browser.conftest import REPO_ROOT, UI_TIMEOUT_MS, LiveApp
+from tests.browser.conftest import UI_TIMEOUT_MS
 from tests.conftest import make_user
+from tests.live_server import REPO_ROOT, LiveApp
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +67,31 @@ def open_nav(page: Page, title: str) -> None:
     sidebar(page).get_by_role("link", name=title, exact=True).click()
 
 
+HANDOVER_FORM = "form[action='/auth/session']"  # ui.auth: posts the login ticket (or logout) to the server
+
+
+def session_cookie(page: Page) -> str | None:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == "exact_session" and c["value"]), None)
+
+
+def wait_for_cookie(page: Page, *, present: bool) -> None:
+    """Until the browser holds (or no longer holds) the session cookie that /auth/session sets (or clears)."""
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while (session_cookie(page) is not None) != present:
+        assert time.monotonic() < deadline, f"the session cookie was {'never set' if present else 'never cleared'}"
+        page.wait_for_timeout(50)
+
+
 def expect_logged_in(page: Page, username: str) -> None:
+    """Logged in, on a page the browser has loaded with its session cookie.
+
+    Logging in shows the user in this tab at once, then the page hands its ticket to /auth/session, which sets
+    the cookie and redirects: wait for the cookie, for the old page (the one with the hand-over form) to be gone,
+    and for the new one to show the user, so the next step does not race the redirect.
+    """
+    expect(sidebar(page)).to_contain_text(f"Logged in as {username}")
+    wait_for_cookie(page, present=True)
+    expect(page.locator(HANDOVER_FORM)).to_have_count(0)
     expect(sidebar(page)).to_contain_text(f"Logged in as {username}")
 
 
@@ -90,6 +115,9 @@ def log_in(page: Page, live_app: LiveApp, username: str, password: str = PASSWOR
 
 def log_out(page: Page) -> None:
     open_nav(page, "Log out")
+    expect_visitor(page)
+    wait_for_cookie(page, present=False)  # /auth/session cleared it and redirected to the new page
+    expect(page.locator(HANDOVER_FORM)).to_have_count(0)
     expect_visitor(page)
 
 

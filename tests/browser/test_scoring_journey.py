@@ -20,9 +20,9 @@ from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.metrics import METRICS
 from exact.storage import MediaStorage
 from exact.xaitris import BenchmarkSpec
-from tests.browser.conftest import LiveApp
 from tests.browser.test_journey import PASSWORD, alert, expect_logged_in, go, main_area, open_nav
 from tests.conftest import make_user
+from tests.live_server import LiveApp
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.browser
@@ -195,6 +195,7 @@ def test_a_large_grid_is_queued_and_the_worker_scores_it_while_the_page_watches(
     assert page.evaluate("window.__not_reloaded") is True
     [stored] = participant_submissions(live_app)
     assert stored["status"] == "done" and stored["score_id"] is not None and 0 < stored["primary_value"] <= 1
+
     # The fair queue may put baselines queued behind their own earlier ones after this job: wait for them too.
     def baseline_statuses() -> set[str]:
         with live_app.db.connect() as conn:
