@@ -10,9 +10,10 @@ from exact.results import ground_truth_statistics
 from exact.scores import leaderboard
 from ui import snippets
 from ui.auth import current_user
+from ui.board import leaderboard_table
 from ui.competition import allowance_line, status_line
 from ui.runtime import get_db, get_private_storage, get_storage
-from ui.widgets import challenge_picker, format_score, leaderboard_table
+from ui.widgets import challenge_picker, format_score
 
 db = get_db()
 challenge = challenge_picker(db, key="challenge_page_pick")

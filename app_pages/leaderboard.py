@@ -5,9 +5,10 @@ import streamlit as st
 from exact import charts
 from exact.scores import PAGE_SIZE, leaderboard, leaderboard_csv, leaderboard_position
 from ui.auth import current_user
+from ui.board import leaderboard_table
 from ui.competition import status_line
 from ui.runtime import get_db
-from ui.widgets import challenge_picker, leaderboard_table
+from ui.widgets import challenge_picker
 
 db = get_db()
 st.title("Leaderboard")
