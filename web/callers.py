@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from exact import api_tokens
 from exact.api_tokens import TokenUser
 from web.problems import ApiProblem
@@ -32,18 +34,25 @@ def spend(key: str) -> None:
 
 
 def address_key(host: str | None) -> str:
+    """The rate-limit key of a client address: IPv4 as it is, IPv6 by its /64 (one host's usual allocation),
+    so a client cannot take a fresh bucket per address of its own network."""
+    if host and ":" in host:
+        try:
+            return f"address:{ipaddress.ip_network(f'{host}/64', strict=False)}"
+        except ValueError:
+            pass
     return f"address:{host or 'unknown'}"
 
 
 def authenticate_bearer(address: str, token: str) -> TokenUser:
-    """The token's user. Failed checks are counted per address, and past the allowance refused before the
-    database is asked: guessing tokens costs the database nothing after that."""
+    """The token's user. Failed checks are counted per address; past the allowance an invalid token gets 429
+    instead of 401. A valid token always works: a flood of bad guesses from a shared address (a NAT, a workshop
+    room) must not lock out the people behind it. Each check is one indexed lookup, like a visitor's request."""
     limiter = rate_limiter()
     failures = f"bad-token:{address}"
-    if (wait := limiter.waiting(failures)) is not None:
-        raise ApiProblem(429, "Too many requests with invalid tokens.", headers=retry_after_header(wait))
     try:
         return api_tokens.authenticate(database(), token)
     except Exception:
-        limiter.take(failures)
+        if (wait := limiter.take(failures)) is not None:
+            raise ApiProblem(429, "Too many requests with invalid tokens.", headers=retry_after_header(wait)) from None
         raise

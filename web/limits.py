@@ -33,8 +33,8 @@ def is_upload(scope: Scope) -> bool:
 
 
 async def _send_problem(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-    titles = {413: "Request too large", 400: "Bad request", 401: "Not authenticated", 403: "Not allowed",
-              500: "Server error"}  # fmt: skip
+    titles = {400: "Bad request", 401: "Not authenticated", 403: "Not allowed", 413: "Request too large",
+              429: "Too many requests", 500: "Server error"}  # fmt: skip
     body = json.dumps({"type": "about:blank", "title": titles.get(status, "Error"), "status": status,
                        "detail": detail}).encode()  # fmt: skip
     raw_headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
@@ -113,32 +113,45 @@ class UploadGate:
             return
         header = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = header.partition(" ")
-        refusal = None
+        client = scope.get("client")
+        host = client[0] if client else None
         if scheme.lower() != "bearer" or not token.strip():
-            refusal = (401, "Uploads need an API token with the 'submit' scope (Authorization: Bearer …).")
+            refusal = _visitor_refusal(host)
         else:
-            client = scope.get("client")
-            refusal = await anyio.to_thread.run_sync(_token_refusal, client[0] if client else None, token.strip())
+            refusal = await anyio.to_thread.run_sync(_token_refusal, host, token.strip())
         if refusal is not None:
-            status, detail = refusal
-            headers = {"WWW-Authenticate": 'Bearer realm="exact"', "Connection": "close"} if status == 401 else None
-            await _send_problem(send, status, detail, headers)
+            status, detail, headers = refusal
+            if status == 401:
+                headers = {**headers, "WWW-Authenticate": 'Bearer realm="exact"'}
+            # The body stays unread: the connection is closed after the answer (a client still sending may see a
+            # reset rather than the answer; reading megabytes only to refuse them is what this gate avoids).
+            await _send_problem(send, status, detail, {**headers, "Connection": "close"})
             return
         await self.app(scope, receive, send)
 
 
-def _token_refusal(host: str | None, token: str) -> tuple[int, str] | None:
+def _visitor_refusal(host: str | None) -> tuple[int, str, dict[str, str]]:
+    from web.callers import address_key, spend
+
+    try:
+        spend(address_key(host))  # refused uploads without a token count against the address, like any request
+    except ApiProblem as exc:
+        return exc.status, exc.detail, exc.headers
+    return 401, "Uploads need an API token with the 'submit' scope (Authorization: Bearer …).", {}
+
+
+def _token_refusal(host: str | None, token: str) -> tuple[int, str, dict[str, str]] | None:
     from exact.errors import InvalidToken
     from web.callers import address_key, authenticate_bearer
 
     try:
         who = authenticate_bearer(address_key(host), token)
     except InvalidToken as exc:
-        return 401, str(exc)
+        return 401, str(exc), {}
     except ApiProblem as exc:
-        return exc.status, exc.detail
+        return exc.status, exc.detail, exc.headers
     if "submit" not in who.scopes:
-        return 403, "This token lacks the 'submit' scope; create one with it on your profile page."
+        return 403, "This token lacks the 'submit' scope; create one with it on your profile page.", {}
     return None
 
 

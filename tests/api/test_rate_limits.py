@@ -63,3 +63,23 @@ def test_the_bucket_refills_at_the_rate():
     clock.now += 3600
     assert sum(limiter.take("k") is None for _ in range(100)) == 60  # never more than a minute's worth saved up
     assert limiter.take("other") is None
+
+
+def test_a_flood_of_bad_tokens_does_not_lock_out_a_valid_token_from_the_same_address(stingy_server: LiveApp):
+    carol = make_user(stingy_server.db, "carol")
+    good = bearer(token_for(stingy_server, carol))
+    # Connections from their own loopback address: this test's buckets are its own.
+    transport = httpx.HTTPTransport(local_address="127.0.0.7")
+    with httpx.Client(base_url=f"{stingy_server.url}/api/v1", transport=transport) as api:
+        guesses = [api.get("/me", headers=bearer("exact_" + "h" * 43)).status_code for _ in range(PER_MINUTE + 2)]
+        assert guesses == [401] * PER_MINUTE + [429] * 2
+        assert api.get("/me", headers=good).status_code == 200
+
+
+def test_ipv6_clients_are_counted_per_64_network():
+    from web.callers import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "address:2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("192.0.2.1") == "address:192.0.2.1" != address_key("192.0.2.2")
+    assert address_key(None) == "address:unknown"
