@@ -486,3 +486,17 @@ FROM (VALUES
 ) AS v (ord, app, name)
 WHERE NOT EXISTS (SELECT 1 FROM django_migrations m WHERE m.app = v.app AND m.name = v.name)
 ORDER BY v.ord;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Password resets by an administrator (exact.accounts.reset_password): the user must choose a new password
+-- before using the site. hash_sha256 is the SHA-256 of the temporary password's Django hash, so the requirement
+-- lapses by itself once the password changes in any way (this app, Django's admin, the command line). No foreign
+-- key to auth_user, as for exact_session: Django's tables stay exactly as Django made them.
+-- ---------------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS exact_password_reset (
+    user_id integer NOT NULL,
+    set_at timestamp with time zone NOT NULL DEFAULT now(),
+    set_by integer NULL,
+    hash_sha256 char(64) NOT NULL,
+    CONSTRAINT exact_password_reset_pkey PRIMARY KEY (user_id)
+);

@@ -1,5 +1,7 @@
 """One challenge (deep link ``?challenge=<challenge_id>``): description, files, leaderboard, how to submit."""
 
+from urllib.parse import urlencode
+
 import streamlit as st
 
 from exact.challenges import FILE_KINDS, can_edit, file_for_download
@@ -9,7 +11,7 @@ from exact.metrics import METRICS
 from exact.results import ground_truth_statistics
 from exact.scores import leaderboard
 from ui import snippets
-from ui.auth import current_user
+from ui.auth import current_user, login_link
 from ui.board import leaderboard_table
 from ui.competition import allowance_line, status_line
 from ui.runtime import get_db, get_private_storage, get_storage
@@ -20,6 +22,7 @@ challenge = challenge_picker(db, key="challenge_page_pick")
 if challenge is None:
     st.stop()
 
+st.set_page_config(page_title=f"{challenge.title} · Exact")  # the browser tab names the challenge
 st.title(challenge.title)
 st.caption(f"Id `{challenge.challenge_id}` · created {challenge.created_at:%Y-%m-%d}")
 rules = get_rules(db, challenge.challenge_id)
@@ -132,8 +135,8 @@ with on_site:
             "3. Check them offline with `python -m exact evaluate --masks … --attributions …` on your own data, then "
             "upload them while logged in: the server scores them and your best score is ranked."
         )
-    if user is None:
-        st.page_link("app_pages/login.py", label="Log in to submit", icon=":material/login:")
+    if user is None:  # and then straight on to the submit form for this challenge
+        login_link("Log in to submit", next_path=f"/submit?{urlencode({'challenge': challenge.challenge_id})}")
     else:
         st.page_link(
             "app_pages/submit.py",

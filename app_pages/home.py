@@ -5,6 +5,7 @@ import streamlit as st
 from exact.challenges import list_challenges
 from exact.scores import recent_submissions, site_totals
 from ui.runtime import get_db
+from ui.widgets import plural
 
 if st.query_params.get("challenge"):  # a shared deep link to the site root goes to the challenge page
     st.switch_page("app_pages/challenge.py", query_params={"challenge": st.query_params["challenge"]})
@@ -37,7 +38,7 @@ with latest:
     for challenge in challenges:
         st.page_link(
             "app_pages/challenge.py",
-            label=f"{challenge.title} · {challenge.participants} participants",
+            label=f"{challenge.title} · {plural(challenge.participants, 'participant')}",
             query_params={"challenge": challenge.challenge_id},
             icon=":material/emoji_events:",
         )
@@ -48,9 +49,12 @@ with recent:
     if submissions.empty:
         st.caption("No submissions yet.")
     else:
+        # A score whose challenge is gone (Django has no foreign keys) shows its id, never the text "None".
+        submissions["title"] = submissions["title"].fillna(submissions["challenge_id"])
         st.dataframe(
             submissions[["created_at", "username", "title", "score"]],
             hide_index=True,
+            placeholder="",
             column_config={
                 "created_at": st.column_config.DatetimeColumn("When", format="distance"),
                 "username": "Who",

@@ -25,6 +25,7 @@ from ui.competition import moderation_section, rules_inputs, status_line
 from ui.evaluation_form import evaluation_section
 from ui.feedback import user_errors
 from ui.runtime import get_db, get_private_storage, get_settings, get_storage
+from ui.widgets import CURRENT_CHALLENGE, plural, remember_challenge, unknown_challenge
 
 user = require_login("create or edit challenges")
 if not user.is_organiser:
@@ -51,7 +52,7 @@ for extra in (st.session_state.get("manage_pick"), st.query_params.get("challeng
             existing = {extra: get_challenge(db, extra).title, **existing}
         except NotFound:
             if extra == st.query_params.get("challenge"):
-                st.error(f"There is no challenge {extra!r}.")
+                unknown_challenge(extra)
 options = [NEW, *existing]
 if st.session_state.get("manage_pick") not in options:
     wanted = st.query_params.get("challenge", NEW)
@@ -59,7 +60,7 @@ if st.session_state.get("manage_pick") not in options:
 mode = st.selectbox(
     "Challenge",
     options=options,
-    format_func=lambda cid: "➕ New challenge" if cid == NEW else f"{existing[cid]} ({cid})",
+    format_func=lambda cid: "New challenge" if cid == NEW else f"{existing[cid]} ({cid})",
     key="manage_pick",
 )
 if flash := st.session_state.pop("manage_flash", None):
@@ -67,6 +68,14 @@ if flash := st.session_state.pop("manage_flash", None):
     if mode != NEW:
         st.page_link("app_pages/challenge.py", label="Open the challenge page →", query_params={"challenge": mode})
 current = get_challenge(db, mode) if mode != NEW else None
+if current is not None:
+    remember_challenge(current.challenge_id)  # in the address too: a refresh or a shared link edits the same one
+    st.page_link(
+        "app_pages/dashboard.py",
+        label="Open this challenge's dashboard",
+        icon=":material/monitoring:",
+        query_params={"challenge": current.challenge_id},
+    )
 
 
 def _uploads(prefix: str) -> dict[str, UploadedFile | None]:
@@ -192,9 +201,10 @@ if current is not None:
                     db, storage, get_private_storage(), user.id, current.challenge_id, confirmation=confirmation
                 )
                 st.session_state.manage_flash = (
-                    f"Deleted `{current.challenge_id}` with {counts['api_score']} score(s) and "
-                    f"{counts['exact_submission']} submission(s)."
+                    f"Deleted `{current.challenge_id}` with {plural(counts['api_score'], 'score')} and "
+                    f"{plural(counts['exact_submission'], 'submission')}."
                 )
+                st.session_state.pop(CURRENT_CHALLENGE, None)
                 st.session_state.manage_next_pick = NEW
                 st.query_params.pop("challenge", None)
                 st.rerun()

@@ -16,6 +16,11 @@ user = require_login("see your profile")
 db = get_db()
 st.title("Profile")
 st.caption(f"Username **{user.username}** · role {user.role} · member since {user.date_joined:%Y-%m-%d}")
+if user.must_change_password:  # app.py keeps every other page closed until then
+    st.warning(
+        "An administrator has reset your password. Choose a new one below (your current password is the temporary "
+        "one you were given) to use the rest of the site."
+    )
 
 with st.form("profile_form"):
     st.subheader("Your details")

@@ -1,13 +1,16 @@
-"""Register a new participant account."""
+"""Register a new participant account; afterwards open the page that was asked for, if any (as login.py)."""
 
 import streamlit as st
 
 from exact.accounts import register
-from ui.auth import log_in
+from ui.auth import log_in, login_link, login_target
 from ui.feedback import user_errors
 from ui.runtime import get_db
 
+target = login_target()
 st.title("Register")
+if target is not None:
+    st.info(f"Once registered you will be taken to **{target.title}**.")
 with st.form("register_form"):
     username = st.text_input("Username", max_chars=150, help="Letters, digits and @ . + - _", autocomplete="username")
     email = st.text_input("Email (optional)", max_chars=254, autocomplete="email")
@@ -31,7 +34,9 @@ if submitted:
             first_name=first_name,
             last_name=last_name,
         )
-        log_in(db, user)
-        st.switch_page("app_pages/home.py")
+        log_in(db, user, next_path=target.path if target else None)
+        if target is None:
+            st.switch_page("app_pages/home.py")
+        st.rerun()  # the next run knows the user and opens the target (app.py)
 
-st.page_link("app_pages/login.py", label="Already registered? Log in", icon=":material/login:")
+login_link("Already registered? Log in", next_path=target.path if target else None)

@@ -4,23 +4,42 @@ samples the viewer may see (exact.permissions: organisers everything, others the
 import streamlit as st
 
 from exact import charts
+from exact.errors import NotFound
 from exact.metrics import METRICS
 from exact.results import SPLIT_LABELS, gallery, view_submission
 from ui.attribution_form import STATUS_LABELS
 from ui.auth import current_user
 from ui.runtime import get_db, get_private_storage, get_storage
-from ui.widgets import format_score
+from ui.widgets import format_score, remember_challenge
+
+
+def _nothing_to_show(message: str | None) -> None:
+    st.title("Submission result")
+    if message is None:
+        st.info("Open a result from the leaderboard or from your submissions.")
+    else:
+        st.error(message)
+    st.page_link("app_pages/challenges.py", label="See all challenges", icon=":material/list:")
+    st.stop()
+
 
 db = get_db()
 user = current_user()
 raw_id = st.query_params.get("submission", "")
-if not (raw_id.isascii() and raw_id.isdigit()):  # str.isdigit() also accepts "²" and other scripts' digits
-    st.title("Submission result")
-    st.info("Open a result from the leaderboard or from your submissions.")
-    st.stop()
-view = view_submission(db, user.id if user else None, int(raw_id))
+if not raw_id.strip():
+    _nothing_to_show(None)
+# str.isdigit() also accepts "²" and other scripts' digits; ids are bigint, so at most 18 digits here.
+if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18):
+    _nothing_to_show(f"There is no submission {raw_id!r}. Check the link, or open a result from a leaderboard.")
+try:
+    view = view_submission(db, user.id if user else None, int(raw_id))
+except NotFound as exc:
+    _nothing_to_show(str(exc))
 submission = view.submission
+# The sidebar's Leaderboard then opens this submission's challenge.
+remember_challenge(submission.challenge_id, in_address=False)
 
+st.set_page_config(page_title=f"{submission.method_name} · Exact")
 st.title(f"{submission.method_name}")
 who = "Baseline" if submission.kind == "baseline" else f"by **{submission.username}**"
 st.caption(
@@ -46,6 +65,7 @@ st.metric(f"{METRICS[submission.primary_metric].label} (public samples)", format
 st.dataframe(
     view.summary.drop(columns=["key"]),
     hide_index=True,
+    placeholder="",  # a metric no sample could be scored on has no mean: an empty cell, not "None"
     column_config={
         "split": "Samples",
         "metric": "Metric",

@@ -51,6 +51,8 @@ with st.form("submit_form"):
     submitted = st.form_submit_button("Submit score", type="primary", disabled=left is not None and not left.may_submit)
 
 if submitted:
+    # This attempt's outcome replaces the last one's: an earlier success never stays under a new error.
+    st.session_state.pop("submit_last_result", None)
     if not confirmed:
         st.warning("Please tick the confirmation box first.")
     else:

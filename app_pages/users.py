@@ -1,15 +1,17 @@
 """User administration (superusers): find a user, activate/deactivate accounts, grant organiser or administrator
-rights. The listing is searched and paged in the database, so it costs the same at 50 or 50,000 users."""
+rights, reset a forgotten password. The listing is searched and paged in the database, so it costs the same at 50
+or 50,000 users."""
 
 import math
 
 import pandas as pd
 import streamlit as st
 
-from exact.accounts import USERS_PAGE_SIZE, list_users, set_user_flags
+from exact.accounts import USERS_PAGE_SIZE, list_users, reset_password, set_user_flags
 from ui.auth import require_login
 from ui.feedback import user_errors
 from ui.runtime import get_db
+from ui.widgets import plural
 
 admin = require_login("administer users")
 if not admin.is_admin:
@@ -42,8 +44,9 @@ if requested > pages:
 st.session_state.users_page = requested
 
 count_col, page_col = st.columns([3, 1])
-noun = "user" if listing.total == 1 else "users"
-found = f"{listing.total:,} {noun}" + (" match your search" if search.strip() else "")
+found = plural(listing.total, "user")
+if search.strip():
+    found += " matches your search" if listing.total == 1 else " match your search"
 page_col.number_input("Page", min_value=1, max_value=pages, step=1, key="users_page")
 if not listing.items:
     count_col.caption(found + ".")
@@ -62,6 +65,7 @@ st.dataframe(
                 "active": u.is_active,
                 "staff (organiser)": u.is_staff,
                 "superuser": u.is_superuser,
+                "must change password": u.must_change_password,
                 "last login": u.last_login,
                 "joined": u.date_joined,
             }
@@ -69,6 +73,7 @@ st.dataframe(
         ]
     ),
     hide_index=True,
+    placeholder="",  # e.g. "last login" of someone who never logged in: empty, not "None"
 )
 
 st.subheader("Change a user")
@@ -89,3 +94,20 @@ with st.form(f"user_flags_{chosen_id}"):
             state = "active" if updated.is_active else "inactive"
             st.session_state.users_flash = f"Saved {updated.username}: {updated.role}, {state}."
             st.rerun()  # redraw the table with the new flags
+
+reset = False
+if chosen_id == admin.id:
+    st.caption("To change your own password, use your profile page (with your current password).")
+else:
+    with st.form(f"user_reset_{chosen_id}"):
+        st.markdown("**Reset the password**")
+        st.caption(
+            f"Gives {chosen.username} a temporary password, shown here once for you to pass on, and logs them out "
+            "everywhere. At their next login they must choose a new password before using the site."
+        )
+        reset = st.form_submit_button("Reset password")
+if reset:  # the temporary password lives in this run only: any click or reload hides it
+    with user_errors("reset password"):
+        temporary = reset_password(db, admin.id, chosen_id)
+        st.success(f"The password of **{temporary.username}** was reset. Their temporary password (shown once):")
+        st.code(temporary.password, language=None)

@@ -1,7 +1,7 @@
 """Load test: many concurrent sessions against a real app server on loopback, bounded in time and page views.
 
 ``python -m bench.load [--sessions 50] [--duration 60] [--max-requests N] [--driver protocol|browser] [--json PATH]
-[--dataset demo|scale|scale-small]``
+[--dataset demo|scale|scale-small] [--scenario cycle|workshop [--submitters N]]``
 
 What it does, in order (docs/load-test.md has the figures and how to read them):
 
@@ -23,6 +23,12 @@ What it does, in order (docs/load-test.md has the figures and how to read them):
    think time (``--think`` seconds on average, 0 = none) between page views. It stops by itself at ``--duration``
    seconds or after ``--max-requests`` page views, whichever comes first (page views under way finish, each
    bounded by ``--timeout``).
+   ``--scenario workshop`` (protocol driver): instead, the ``--sessions`` sessions open the presentation view
+   (``/present?challenge=…`` of the challenge scores are submitted to) once and then answer its auto-refresh
+   timer as a browser does (a fragment rerun every few seconds, "refresh"), while ``--submitters`` more sessions
+   (default a tenth, 1 to 5) submit, after a think time each, scores that each beat the board's best, so that
+   every one must reach every watcher's board. Besides the page times, it reports after how long the watchers'
+   refreshes showed each new best.
 5. Reports sessions held (most at once, and at the end), page views, median / 95th-percentile page times overall
    and per page, errors by kind, the baseline medians (so figures read as ratios), peak memory (app server,
    browser, PostgreSQL), the app's database connections, and the CPU used by each and by everything else on the
@@ -133,6 +139,10 @@ DB_UNAVAILABLE = re.compile(r"database is unavailable|cannot reach its database"
 
 BROWSER_STEPS = ("home", "challenge", "leaderboard", "challenges", "submit-open", "submit-pick", "submit")
 PROTOCOL_STEPS = ("home", "challenge", "leaderboard", "challenges", "submit-open", "submit")
+# The workshop scenario: watchers open the presentation view once ("present"), then its auto-refresh reruns the
+# board ("refresh"); submitters open the submit page and submit.
+WORKSHOP_STEPS = ("present", "refresh", "submit-open", "submit")
+SCENARIOS = ("cycle", "workshop")
 
 
 class ViewError(Exception):
@@ -804,6 +814,7 @@ class RunResult:
     widgets: dict[str, Any] = field(default_factory=dict)  # "score", "confirm", "submit" -> widget id
     element_types: Counter = field(default_factory=Counter)
     cached_refs: int = 0
+    auto_rerun: tuple[float, str] | None = None  # (interval s, fragment id) of an st.fragment(run_every=...)
 
 
 class ProtocolSession:
@@ -847,7 +858,10 @@ class ProtocolSession:
         result = await self._rerun("", "")
         self._expect(result, f"Logged in as **{self.account.username}**", "open")
 
-    async def _rerun(self, page_name: str, query: str, widgets: list | None = None) -> RunResult:
+    async def _rerun(
+        self, page_name: str, query: str, widgets: list | None = None, *, fragment_id: str = ""
+    ) -> RunResult:
+        """One script run, or with ``fragment_id`` one fragment's rerun as the frontend's auto-rerun timer sends it."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -859,6 +873,9 @@ class ProtocolSession:
         state.context_info.url = f"{self.driver.base_url}/{page_name}{'?' + query if query else ''}"
         if widgets:
             state.widget_states.widgets.extend(widgets)
+        if fragment_id:
+            state.fragment_id = fragment_id
+            state.is_auto_rerun = True
         await self.ws.send(msg.SerializeToString())
         result = RunResult()
         while True:
@@ -870,6 +887,8 @@ class ProtocolSession:
             kind = fwd.WhichOneof("type")
             if kind == "ref_hash":
                 result.cached_refs += 1
+            elif kind == "auto_rerun":
+                result.auto_rerun = (fwd.auto_rerun.interval, fwd.auto_rerun.fragment_id)
             elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 _collect(fwd.delta.new_element, result)
             elif kind == "script_finished":
@@ -899,7 +918,7 @@ class ProtocolSession:
         if step == "submit":
             if not {"score", "confirm", "submit"} <= self.widgets.keys():
                 raise ViewError("wrong-page", "submit form widgets not seen")
-            self.score = _new_score(self.score)
+            self.score = self.next_score(self.score)
             widgets = [
                 WidgetState(id=self.widgets["score"], string_value=self.score),
                 WidgetState(id=self.widgets["confirm"], bool_value=True),
@@ -922,6 +941,9 @@ class ProtocolSession:
         if step == "submit-open":
             self.widgets = result.widgets
         return elapsed
+
+    def next_score(self, previous: str) -> str:
+        return _new_score(previous)
 
     async def recover(self) -> None:
         with contextlib.suppress(Exception):
@@ -953,7 +975,7 @@ def _http_get(url: str, timeout: float) -> None:
 def _collect(element, result: RunResult) -> None:
     kind = element.WhichOneof("type")
     result.element_types[kind] += 1
-    if kind in ("markdown", "heading", "alert"):
+    if kind in ("markdown", "heading", "alert", "html"):  # html: the presentation view's board (ui/presentation.py)
         result.texts.append(getattr(element, kind).body)
     elif kind == "exception":
         result.texts.append(f"exception: {element.exception.type}: {element.exception.message}")
@@ -981,6 +1003,8 @@ class Options:
     timeout: float
     baseline_cycles: int
     server_options: tuple[str, ...] = ()
+    scenario: str = "cycle"
+    submitters: int = 0  # workshop scenario: sessions that submit while the others watch
 
 
 async def _think(mean: float, stop: asyncio.Event) -> None:
@@ -1033,7 +1057,8 @@ async def run_session(
     done = 0
     while not stop.is_set() and (cycles is None or done < cycles):
         done += 1
-        for step in driver.steps:
+        # A session may have steps of its own (the workshop's watchers and submitters), else the driver's cycle.
+        for step in session.cycle_steps() if hasattr(session, "cycle_steps") else driver.steps:
             if stop.is_set():
                 return session
             if not recorder.take_ticket():
@@ -1051,7 +1076,8 @@ async def run_session(
                     session.up = False
                     return session
                 break
-            await _think(opts.think, stop)
+            # A watcher waits for its next auto-refresh instead of a reader's think time.
+            await (session.pause(stop) if hasattr(session, "pause") else _think(opts.think, stop))
     return session
 
 
@@ -1074,52 +1100,226 @@ async def run_phases(
         baseline.error_samples.extend(warm.error_samples)
 
         # 2. Load: all sessions, opened over the ramp, until the duration or the request budget runs out.
-        load = Recorder(max_requests=opts.max_requests)
-        stop = asyncio.Event()
-        sampler.mark()
-        wall_before = time.perf_counter()
+        plan = [(opts.ramp * i / max(1, opts.sessions), a) for i, a in enumerate(accounts[: opts.sessions])]
+        outcome = await _load_phase(driver, plan, opts, sampler)
+    return {"baseline": baseline, **outcome}
 
-        async def delayed(index: int, account: Account):
-            await asyncio.sleep(opts.ramp * index / max(1, opts.sessions))
-            if stop.is_set():
-                return None
-            return await run_session(driver, account, load, opts, stop)
 
-        async def progress() -> None:
-            while True:
-                await asyncio.sleep(10)
-                print(
-                    f"  {time.perf_counter() - wall_before:5.0f} s: {load.held} sessions held, {load.views} page views,"
-                    f" {sum(load.errors.values())} errors",
-                    flush=True,
-                )
+async def _load_phase(driver, plan: list[tuple[float, Account]], opts: Options, sampler: ResourceSampler) -> dict:
+    """Start each planned session after its delay; stop them all at the duration or when the request budget is
+    spent; count the sessions still working at the end."""
+    load = Recorder(max_requests=opts.max_requests)
+    stop = asyncio.Event()
+    sampler.mark()
+    wall_before = time.perf_counter()
 
-        tasks = [asyncio.create_task(delayed(i, a)) for i, a in enumerate(accounts[: opts.sessions])]
-        reporter = asyncio.create_task(progress())
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), opts.duration)
-            stop.set()
-            finished = await asyncio.gather(*tasks)
-        finally:
-            for task in [*tasks, reporter]:
-                task.cancel()
-        wall = time.perf_counter() - wall_before
-        cpu = sampler.cpu_since_mark()
-        sessions = [s for s in finished if s is not None]
-        held_at_end = 0
-        for session in sessions:
-            if session.up and await session.alive():
-                held_at_end += 1
-        for session in sessions:
-            await session.close()
-    return {
-        "baseline": baseline,
-        "load": load,
-        "held_at_end": held_at_end,
-        "load_wall_s": wall,
-        "cpu_cores": cpu,
-    }
+    async def delayed(delay: float, account: Account):
+        await asyncio.sleep(delay)
+        if stop.is_set():
+            return None
+        return await run_session(driver, account, load, opts, stop)
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            print(
+                f"  {time.perf_counter() - wall_before:5.0f} s: {load.held} sessions held, {load.views} page views,"
+                f" {sum(load.errors.values())} errors",
+                flush=True,
+            )
+
+    tasks = [asyncio.create_task(delayed(delay, account)) for delay, account in plan]
+    reporter = asyncio.create_task(progress())
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), opts.duration)
+        stop.set()
+        finished = await asyncio.gather(*tasks)
+    finally:
+        for task in [*tasks, reporter]:
+            task.cancel()
+    wall = time.perf_counter() - wall_before
+    cpu = sampler.cpu_since_mark()
+    sessions = [s for s in finished if s is not None]
+    held_at_end = 0
+    for session in sessions:
+        if session.up and await session.alive():
+            held_at_end += 1
+    for session in sessions:
+        await session.close()
+    return {"load": load, "held_at_end": held_at_end, "load_wall_s": wall, "cpu_cores": cpu}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Workshop scenario: many sessions watch one auto-refreshing presentation view while a few others submit
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class RecordLadder:
+    """Scores that each beat every score before them: the board's best when the test starts, then one step better
+    each time, so that every submission takes the lead and must reach every watcher's board. The step is one unit
+    of the 5th significant digit and the pages show 6 (``%.6g``), so each score's text is new."""
+
+    def __init__(self, best: float | None, higher_is_better: bool) -> None:
+        self.base = best if best is not None else 0.0
+        self.step = 10.0 ** (math.floor(math.log10(abs(self.base))) - 4) if self.base else 1e-5
+        self.sign = 1 if higher_is_better else -1
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return f"{self.base + self.sign * self.count * self.step:.6g}"
+
+
+def record_ladder(db_url: str, challenge_id: str) -> RecordLadder:
+    """The ladder above the challenge's current best, read through the leaderboard service."""
+    from db.database import Database
+    from exact.scores import leaderboard
+
+    db = Database(db_url, pool_size=1, max_overflow=0)
+    try:
+        board = leaderboard(db, challenge_id, limit=1, charts=False)
+    finally:
+        db.dispose()
+    best = None if board.table.empty else float(board.table["score"].iloc[0])
+    return RecordLadder(best, board.rules.higher_is_better)
+
+
+@dataclass
+class Freshness:
+    """After how long each watcher's board showed each submitter's latest best: from the submit's answer to the
+    end of the watcher's refresh that first showed it. A best replaced by the same submitter's next one before a
+    watcher's refresh could show it is counted as superseded, not as late."""
+
+    watchers: set[str] = field(default_factory=set)
+    latest: dict[str, tuple[str, float, set[str]]] = field(default_factory=dict)  # submitter: text, when, seen by
+    seen_s: list[float] = field(default_factory=list)
+    superseded: int = 0
+
+    def watching(self, watcher: str) -> None:
+        self.watchers.add(watcher)
+        for _text, _at, seen in self.latest.values():
+            seen.add(watcher)  # on the board when it opened: no refresh brought it
+
+    def stored(self, submitter: str, text: str) -> None:
+        previous = self.latest.get(submitter)
+        if previous is not None:
+            self.superseded += len(self.watchers - previous[2])
+        self.latest[submitter] = (text, time.perf_counter(), set())
+
+    def refreshed(self, watcher: str, texts: list[str]) -> None:
+        now = time.perf_counter()
+        board = "\n".join(texts)
+        for text, stored_at, seen in self.latest.values():
+            if watcher not in seen and f">{text}<" in board:  # the score's own table cell, not a longer number
+                seen.add(watcher)
+                self.seen_s.append(now - stored_at)
+
+    def unseen(self) -> int:
+        return sum(len(self.watchers - seen) for _text, _at, seen in self.latest.values())
+
+
+class WorkshopWatcher(ProtocolSession):
+    """A screen showing the presentation view: opens it once, then answers its auto-refresh timer."""
+
+    def __init__(self, driver: WorkshopDriver, account: Account) -> None:
+        super().__init__(driver, account)
+        self.fragment: tuple[float, str] | None = None  # (interval, fragment id) once the view is shown
+        self.next_tick = 0.0
+
+    def cycle_steps(self) -> tuple[str, ...]:
+        return ("refresh",) if self.fragment else ("present",)
+
+    async def view(self, step: str) -> float:
+        query = f"challenge={self.driver.targets.submit_challenge_id}"
+        start = time.perf_counter()
+        if step == "present":
+            result = await self._rerun("present", query)
+        elif step == "refresh" and self.fragment is not None:
+            result = await self._rerun("present", query, fragment_id=self.fragment[1])
+        else:
+            raise ValueError(step)
+        elapsed = time.perf_counter() - start
+        self._expect(result, 'class="exact-board"', step)
+        if step == "present":
+            if result.element_types["plotly_chart"] + result.cached_refs < 1:
+                raise ViewError("wrong-page", "presentation without its chart")
+            if result.auto_rerun is None:
+                raise ViewError("wrong-page", "presentation without its auto-refresh")
+            self.fragment = result.auto_rerun
+            self.next_tick = time.perf_counter() + self.fragment[0]
+            self.driver.freshness.watching(self.account.username)
+        else:
+            self.driver.freshness.refreshed(self.account.username, result.texts)
+        return elapsed
+
+    async def pause(self, stop: asyncio.Event) -> None:
+        """Until the timer's next tick. Like the browser's interval timer it does not wait for the previous run;
+        a run that took longer than the interval is followed at once."""
+        now = time.perf_counter()
+        self.next_tick = max(self.next_tick, now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.next_tick - now)
+        self.next_tick += self.fragment[0] if self.fragment else 0.0
+
+    async def recover(self) -> None:
+        self.fragment = None  # a fresh session opens the view again
+        await super().recover()
+
+
+class WorkshopSubmitter(ProtocolSession):
+    """A participant submitting new bests through the submit page while the room watches."""
+
+    def cycle_steps(self) -> tuple[str, ...]:
+        return ("submit-open", "submit")
+
+    def next_score(self, previous: str) -> str:
+        return self.driver.ladder.next()
+
+    async def view(self, step: str) -> float:
+        elapsed = await super().view(step)
+        if step == "submit":
+            self.driver.freshness.stored(self.account.username, self.score)
+        return elapsed
+
+
+class WorkshopDriver(ProtocolDriver):
+    steps = WORKSHOP_STEPS
+
+    def __init__(self, base_url: str, timeout_s: float, targets: Targets, *, submitters: set[str], ladder) -> None:
+        super().__init__(base_url, timeout_s, targets)
+        self.submitters = submitters
+        self.ladder = ladder
+        self.freshness = Freshness()
+
+    def session(self, account: Account) -> ProtocolSession:
+        role = WorkshopSubmitter if account.username in self.submitters else WorkshopWatcher
+        return role(self, account)
+
+
+async def run_workshop_phases(
+    base_url: str, accounts: list[Account], opts: Options, sampler: ResourceSampler, targets: Targets, ladder
+) -> dict:
+    """Baseline: one watcher alone (its view, then ``--baseline-cycles`` refreshes) and one submitter alone.
+    Load: ``--sessions`` watchers opened over the ramp, then ``--submitters`` submitters, spread over one think
+    time, submitting until the end."""
+    watchers = accounts[: opts.sessions]
+    submitters = accounts[opts.sessions : opts.sessions + opts.submitters]
+    driver = WorkshopDriver(base_url, opts.timeout, targets, submitters={a.username for a in submitters}, ladder=ladder)
+    baseline, warm, never = Recorder(), Recorder(), asyncio.Event()
+    alone = Options(**{**opts.__dict__, "think": min(opts.think, BASELINE_THINK_S)})
+    for account in (watchers[0], submitters[0]):
+        await (await run_session(driver, account, warm, opts, never, cycles=1)).close()
+    for account, cycles in ((watchers[0], 1 + opts.baseline_cycles), (submitters[0], opts.baseline_cycles)):
+        await (await run_session(driver, account, baseline, alone, never, cycles=cycles)).close()
+    baseline.errors.update(warm.errors)
+    baseline.error_samples.extend(warm.error_samples)
+
+    driver.freshness = Freshness()  # the load phase's own
+    plan = [(opts.ramp * i / max(1, len(watchers)), a) for i, a in enumerate(watchers)]
+    plan += [(opts.ramp + opts.think * i / max(1, len(submitters)), a) for i, a in enumerate(submitters)]
+    outcome = await _load_phase(driver, plan, opts, sampler)
+    return {"baseline": baseline, **outcome, "freshness": driver.freshness}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1134,11 +1334,14 @@ def _server_log_errors(log: str) -> list[str]:
 def build_report(opts: Options, outcome: dict, sampler: ResourceSampler, server: AppServer, setup_s: float) -> dict:
     baseline: Recorder = outcome["baseline"]
     load: Recorder = outcome["load"]
-    steps = ["open", *(BROWSER_STEPS if opts.driver == "browser" else PROTOCOL_STEPS)]
+    if opts.scenario == "workshop":
+        steps = ["open", *WORKSHOP_STEPS]
+    else:
+        steps = ["open", *(BROWSER_STEPS if opts.driver == "browser" else PROTOCOL_STEPS)]
     all_load = [t for page in steps if page != "open" for t in load.times.get(page, [])]
     all_base = [t for page in steps if page != "open" for t in baseline.times.get(page, [])]
     log_errors = _server_log_errors(server.log())
-    return {
+    report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.load", *sys.argv[1:]]),
         "machine": {
@@ -1149,7 +1352,11 @@ def build_report(opts: Options, outcome: dict, sampler: ResourceSampler, server:
         },
         "options": opts.__dict__,
         "setup_s": round(setup_s, 1),
-        "sessions": {"target": opts.sessions, "held_max": load.max_held, "held_at_end": outcome["held_at_end"]},
+        "sessions": {
+            "target": opts.sessions + opts.submitters,  # the workshop's submitters come on top of its watchers
+            "held_max": load.max_held,
+            "held_at_end": outcome["held_at_end"],
+        },
         "page_views": {"load": load.views, "baseline": baseline.views, "load_wall_s": round(outcome["load_wall_s"], 1)},
         "throughput_views_per_s": round(load.views / outcome["load_wall_s"], 2) if outcome["load_wall_s"] else None,
         "pages": {
@@ -1171,6 +1378,19 @@ def build_report(opts: Options, outcome: dict, sampler: ResourceSampler, server:
             "cpu_cores_avg_during_load": outcome["cpu_cores"],
         },
     }
+    freshness: Freshness | None = outcome.get("freshness")
+    if freshness is not None:
+        seen = summarise(freshness.seen_s)
+        report["freshness"] = {
+            "watchers": len(freshness.watchers),
+            "seen": seen["views"],
+            "median_s": seen["median_s"],
+            "p95_s": seen["p95_s"],
+            "max_s": seen["max_s"],
+            "superseded": freshness.superseded,
+            "unseen_at_end": freshness.unseen(),
+        }
+    return report
 
 
 def _no_nan(value: Any) -> Any:
@@ -1198,6 +1418,9 @@ def print_report(report: dict) -> None:
         f"think {opts['think']} s, ramp {opts['ramp']} s, timeout {opts['timeout']} s"
         + (f"; server options {' '.join(opts['server_options'])}" if opts["server_options"] else "")
     )
+    if opts.get("scenario") == "workshop":
+        watchers = s["target"] - opts["submitters"]
+        print(f"scenario workshop: {watchers} sessions watch the presentation view, {opts['submitters']} submit")
     print(f"sessions: target {s['target']}, held at most {s['held_max']}, held at the end {s['held_at_end']}")
     print(
         f"page views: {pv['load']} in {pv['load_wall_s']} s ({report['throughput_views_per_s']}/s); "
@@ -1216,6 +1439,13 @@ def print_report(report: dict) -> None:
             f"{_ms(base):>14}{(f'{ratio:.1f}' if ratio else '-'):>7}"
         )
     print()
+    if "freshness" in report:
+        f = report["freshness"]
+        print(
+            f"new bests on the watchers' boards: seen {f['seen']} times, after median {_ms(f['median_s'])} ms, "
+            f"p95 {_ms(f['p95_s'])} ms, max {_ms(f['max_s'])} ms (submit answered → the refresh showing it ended); "
+            f"{f['superseded']} superseded by the next before a refresh, {f['unseen_at_end']} not yet seen at the end"
+        )
     errors = report["errors"]
     print("errors: " + (", ".join(f"{k} {v}" for k, v in sorted(errors.items())) if errors else "none"))
     for sample in report["error_samples"][:10]:
@@ -1267,6 +1497,19 @@ def _server_option(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=_positive(int), default=50, help="concurrent sessions (default 50)")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="cycle",
+        help="cycle: every session cycles through the pages (default); workshop: the sessions watch one "
+        "auto-refreshing presentation view while --submitters others submit new bests (protocol driver)",
+    )
+    parser.add_argument(
+        "--submitters",
+        type=_positive(int),
+        default=None,
+        help="workshop scenario: sessions submitting meanwhile, on top of --sessions (default: a tenth, 1 to 5)",
+    )
     parser.add_argument("--duration", type=_positive(float), default=60, help="load phase, seconds (default 60)")
     parser.add_argument("--max-requests", type=_positive(int), default=None, help="page views at most (load phase)")
     parser.add_argument(
@@ -1326,7 +1569,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.dataset != "demo" and args.driver == "browser":
         parser.error("the browser driver follows the demo's links: use the protocol driver with --dataset scale")
+    if args.scenario == "workshop" and args.driver == "browser":
+        parser.error("the workshop scenario speaks the websocket protocol: use the protocol driver")
+    if args.submitters is not None and args.scenario != "workshop":
+        parser.error("--submitters belongs to the workshop scenario")
     VERBOSE = args.verbose
+    submitters = 0
+    if args.scenario == "workshop":
+        submitters = args.submitters or max(1, min(5, args.sessions // 10))
     opts = Options(
         sessions=args.sessions,
         duration=args.duration,
@@ -1337,12 +1587,15 @@ def main(argv: list[str] | None = None) -> int:
         timeout=args.timeout,
         baseline_cycles=args.baseline_cycles,
         server_options=tuple(args.server_option),
+        scenario=args.scenario,
+        submitters=submitters,
     )
     with _terminate_as_interrupt(), contextlib.ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix="exact-load-"))
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         t0 = time.perf_counter()
-        print(f"preparing a scratch database with the {args.dataset} data and {opts.sessions} accounts...", flush=True)
+        accounts = max(1, opts.sessions) + opts.submitters
+        print(f"preparing a scratch database with the {args.dataset} data and {accounts} accounts...", flush=True)
         if args.dataset == "demo":
             pg_url, pgdata = server_url()
         else:
@@ -1352,7 +1605,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = ScratchDatabase(pg_url)
         scratch.create()
         cleanup.callback(scratch.drop)
-        fixture = prepare_database(scratch.url, workdir, max(1, opts.sessions), args.dataset)
+        fixture = prepare_database(scratch.url, workdir, accounts, args.dataset)
         if args.keep_log:  # runs after the server has stopped (callbacks run last-in, first-out)
             cleanup.callback(_copy_if_exists, workdir / "server.log", args.keep_log)
         server = AppServer.start(fixture, workdir, opts.server_options)
@@ -1369,7 +1622,13 @@ def main(argv: list[str] | None = None) -> int:
             + (f" or {opts.max_requests} page views" if opts.max_requests else ""),
             flush=True,
         )
-        outcome = asyncio.run(run_phases(server.url, fixture.accounts, opts, sampler, fixture.targets))
+        if opts.scenario == "workshop":
+            ladder = record_ladder(fixture.db_url, fixture.targets.submit_challenge_id)
+            outcome = asyncio.run(
+                run_workshop_phases(server.url, fixture.accounts, opts, sampler, fixture.targets, ladder)
+            )
+        else:
+            outcome = asyncio.run(run_phases(server.url, fixture.accounts, opts, sampler, fixture.targets))
         sampler.stop()
         report = build_report(opts, outcome, sampler, server, setup_s)
         report["dataset"] = fixture.dataset

@@ -96,3 +96,12 @@ def user_of_live_token(conn: Connection, token_hash: str) -> dict[str, Any] | No
         .first()
     )
     return dict(row) if row else None
+
+
+def revoke_all_for_user(conn: Connection, user_id: int) -> int:
+    """Revoke every live token of the user (an administrator reset the password: the account may be compromised)."""
+    done = conn.execute(
+        sa.text("UPDATE exact_api_token SET revoked_at = now() WHERE user_id = :uid AND revoked_at IS NULL"),
+        {"uid": user_id},
+    )
+    return done.rowcount

@@ -42,27 +42,57 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# With an organiser's id: only the challenges they organise, i.e. their own and those without a recorded owner
+# (exact.permissions.is_challenge_organiser); NULL: every challenge.
+_ORGANISED_BY = """
+(CAST(:organiser AS integer) IS NULL OR COALESCE(
+    (SELECT o.user_id FROM exact_challenge_owner o WHERE o.challenge_id = c.challenge_id), CAST(:organiser AS integer)
+) = CAST(:organiser AS integer))
+"""
+
+
 def list_with_stats(
-    conn: Connection, *, search: str = "", sort: str = "newest", limit: int = 50, offset: int = 0
+    conn: Connection,
+    *,
+    search: str = "",
+    sort: str = "newest",
+    limit: int = 50,
+    offset: int = 0,
+    organiser_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of challenges with their statistics."""
+    """One page of challenges with their statistics (only those ``organiser_id`` organises, if given)."""
     query = sa.text(
         f"""
         SELECT {CHALLENGE_COLUMNS}, {_STATS_COLUMNS}
         FROM api_challenge c
         {_STATS_JOIN}
-        WHERE {_SEARCH}
+        WHERE {_SEARCH} AND {_ORGANISED_BY}
         ORDER BY {SORTS[sort]}
         LIMIT :limit OFFSET :offset
         """
     )
-    params = {"search": search, "pattern": _like_pattern(search), "limit": limit, "offset": offset}
+    params = {
+        "search": search,
+        "pattern": _like_pattern(search),
+        "limit": limit,
+        "offset": offset,
+        "organiser": organiser_id,
+    }
     return [dict(row) for row in conn.execute(query, params).mappings()]
 
 
-def count_matching(conn: Connection, *, search: str = "") -> int:
-    query = sa.text(f"SELECT count(*) FROM api_challenge c WHERE {_SEARCH}")
-    return conn.execute(query, {"search": search, "pattern": _like_pattern(search)}).scalar_one()
+def count_matching(conn: Connection, *, search: str = "", organiser_id: int | None = None) -> int:
+    query = sa.text(f"SELECT count(*) FROM api_challenge c WHERE {_SEARCH} AND {_ORGANISED_BY}")
+    params = {"search": search, "pattern": _like_pattern(search), "organiser": organiser_id}
+    return conn.execute(query, params).scalar_one()
+
+
+def with_evaluation(conn: Connection, challenge_ids: list[str]) -> set[str]:
+    """Which of these challenges are scored on the server (have an evaluation set): one statement for a page."""
+    if not challenge_ids:
+        return set()
+    query = sa.text("SELECT challenge_id FROM exact_evaluation WHERE challenge_id = ANY(:ids)")
+    return set(conn.execute(query, {"ids": list(challenge_ids)}).scalars())
 
 
 def get(conn: Connection, challenge_id: str) -> dict[str, Any] | None:

@@ -542,3 +542,64 @@ def waiting_baseline_ids(conn: Connection, challenge_id: str) -> list[int]:
         "ORDER BY id"
     )
     return list(conn.execute(query, {"c": challenge_id}).scalars())
+
+
+# --- statistics and method cards (exact/statistics.py) ---------------------------------------------------------
+# Both read a given, small set of submissions of one challenge (one leaderboard page, its baselines, or the two
+# methods of a comparison): the caller bounds the ids, the queries bound the rows again with LIMIT.
+MAX_IDS = 200
+
+
+def _bounded_ids(submission_ids: list[int]) -> list[int]:
+    ids = sorted({int(i) for i in submission_ids})
+    if len(ids) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} submissions at once")
+    return ids
+
+
+def method_cards(conn: Connection, challenge_id: str, submission_ids: list[int]) -> list[dict[str, Any]]:
+    """The public text of these submissions of the challenge: method name, description, URL, submitter; whether
+    each is on the leaderboard (a scored, unmoderated participant submission, or a baseline); never the result."""
+    ids = _bounded_ids(submission_ids)
+    if not ids:
+        return []
+    query = sa.text(
+        """
+        SELECT s.id, s.kind, s.user_id, s.username, s.method_name, s.description, s.url, s.status, s.created_at,
+               s.finished_at,
+               (s.kind = 'baseline' OR (s.status = 'done'
+                AND NOT EXISTS (SELECT 1 FROM exact_moderation m WHERE m.score_id = s.score_id))) AS listed
+        FROM exact_submission s
+        WHERE s.challenge_id = :c AND s.id = ANY(:ids)
+        ORDER BY s.id
+        LIMIT :limit
+        """
+    )
+    return [dict(r) for r in conn.execute(query, {"c": challenge_id, "ids": ids, "limit": len(ids)}).mappings()]
+
+
+def per_sample_values(
+    conn: Connection, challenge_id: str, submission_ids: list[int], metric_names: list[str]
+) -> dict[int, dict[str, Any]]:
+    """The stored per-sample values of the given metrics and the split codes of these scored submissions:
+    {id: {"split_codes": [...] | None, "metrics": {name: [value | None, ...]}}}. Only the asked metrics' arrays
+    are read out of the stored result. For exact/statistics.py, which turns them into aggregates."""
+    ids = _bounded_ids(submission_ids)
+    if not ids or not metric_names:
+        return {}
+    query = sa.text(
+        """
+        SELECT s.id, s.result -> 'split_codes' AS split_codes,
+               (SELECT jsonb_object_agg(e.key, e.value -> 'per_sample')
+                FROM jsonb_each(s.result -> 'metrics') AS e(key, value)
+                WHERE e.key = ANY(:metrics)) AS metrics
+        FROM exact_submission s
+        WHERE s.challenge_id = :c AND s.id = ANY(:ids) AND s.status = 'done' AND s.result IS NOT NULL
+        LIMIT :limit
+        """
+    )
+    params = {"c": challenge_id, "ids": ids, "metrics": list(metric_names), "limit": len(ids)}
+    return {
+        r["id"]: {"split_codes": r["split_codes"], "metrics": r["metrics"] or {}}
+        for r in conn.execute(query, params).mappings()
+    }

@@ -30,13 +30,26 @@ EXISTS (
 """
 
 
+# An administrator reset the password and the user has not chosen a new one yet: the reset row still matches the
+# stored hash (any other change of the password, e.g. in Django's admin, ends the requirement by itself).
+_PENDING_RESET_SQL = """
+EXISTS (
+    SELECT 1 FROM exact_password_reset r
+    WHERE r.user_id = u.id AND r.hash_sha256 = encode(sha256(convert_to(u.password, 'UTF8')), 'hex')
+)
+"""
+
+
 def has_add_challenge_sql() -> str:
     """SQL that is true for the user row aliased ``u`` who may add challenges (for queries joining auth_user)."""
     return _HAS_ADD_CHALLENGE
 
 
 def _select_users(where: str) -> sa.TextClause:
-    return sa.text(f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge FROM auth_user u WHERE {where}")
+    return sa.text(
+        f"SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge, "
+        f"{_PENDING_RESET_SQL} AS must_change_password FROM auth_user u WHERE {where}"
+    )
 
 
 def get_by_id(conn: Connection, user_id: int, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -105,6 +118,25 @@ def set_password_hash(conn: Connection, user_id: int, password_hash: str) -> Non
     conn.execute(sa.text("UPDATE auth_user SET password = :p WHERE id = :id"), {"p": password_hash, "id": user_id})
 
 
+def require_password_change(conn: Connection, user_id: int, *, password_hash: str, set_by: int) -> None:
+    """Record that ``password_hash`` (a temporary password) must be replaced at the user's next login."""
+    conn.execute(
+        sa.text(
+            """
+            INSERT INTO exact_password_reset (user_id, set_at, set_by, hash_sha256)
+            VALUES (:u, now(), :by, encode(sha256(convert_to(:p, 'UTF8')), 'hex'))
+            ON CONFLICT (user_id) DO UPDATE SET set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by,
+                hash_sha256 = EXCLUDED.hash_sha256
+            """
+        ),
+        {"u": user_id, "by": set_by, "p": password_hash},
+    )
+
+
+def clear_password_change(conn: Connection, user_id: int) -> None:
+    conn.execute(sa.text("DELETE FROM exact_password_reset WHERE user_id = :u"), {"u": user_id})
+
+
 def touch_last_login(conn: Connection, user_id: int) -> None:
     conn.execute(sa.text("UPDATE auth_user SET last_login = now() WHERE id = :id"), {"id": user_id})
 
@@ -142,7 +174,8 @@ def list_users(conn: Connection, *, search: str = "", limit: int, offset: int = 
     # offset skips.
     query = sa.text(
         f"""
-        SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge
+        SELECT {USER_COLUMNS}, {_HAS_ADD_CHALLENGE} AS can_add_challenge,
+               {_PENDING_RESET_SQL} AS must_change_password
         FROM auth_user u
         WHERE u.id IN (
             SELECT u.id FROM auth_user u WHERE {_USER_SEARCH} ORDER BY u.id LIMIT :limit OFFSET :offset

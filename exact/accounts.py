@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from db import api_tokens as api_tokens_sql
 from db import users as users_sql
 from db.database import Database
 from exact import passwords
@@ -45,6 +46,7 @@ class User:
     last_login: datetime | None
     date_joined: datetime
     can_add_challenge: bool = False
+    must_change_password: bool = False  # an administrator reset the password; a new one must be chosen first
 
     @property
     def is_organiser(self) -> bool:
@@ -85,6 +87,7 @@ class User:
             last_login=row["last_login"],
             date_joined=row["date_joined"],
             can_add_challenge=bool(row.get("can_add_challenge")),
+            must_change_password=bool(row.get("must_change_password")),
         )
 
 
@@ -261,6 +264,7 @@ def change_password(
                 "Please try again with the current password."
             )
         users_sql.set_password_hash(conn, user.id, new_hash)
+        users_sql.clear_password_change(conn, user.id)  # a reset's temporary password is replaced
         users_sql.revoke_user_sessions(conn, user.id, except_session=keep_session)
 
 
@@ -320,6 +324,49 @@ def set_user_flags(
         if not is_active:
             users_sql.revoke_user_sessions(conn, user_id)
         return User.from_row(users_sql.get_by_id(conn, user_id))
+
+
+@dataclass(frozen=True)
+class TemporaryPassword:
+    """What an administrator's password reset hands out: shown once, never stored anywhere but as its hash."""
+
+    user_id: int
+    username: str
+    password: str
+
+
+TEMPORARY_PASSWORD_BYTES = 12  # 16 URL-safe characters, 96 random bits
+
+
+def reset_password(db: Database, actor_id: int | None, user_id: int) -> TemporaryPassword:
+    """Give ``user_id`` a random temporary password (returned once, for the administrator to pass on), end all
+    their sessions, and require a new password at their next login (exact_password_reset).
+
+    The temporary password is an ordinary Django hash, so it also works wherever Django checks passwords. Refused
+    for yourself: change your own password on your profile page, with your current one.
+    """
+    with db.connect() as conn:
+        admin = _require_admin(conn, actor_id)
+        valid_id = isinstance(user_id, int) and not isinstance(user_id, bool)
+        target = users_sql.get_by_id(conn, user_id) if valid_id else None
+        if target is None:
+            raise NotFound("No such user.")
+        if target["id"] == admin.id:
+            raise ValidationError("Change your own password on your profile page, with your current password.")
+    db.release_reads()
+    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    password_hash = passwords.make_password(password)  # PBKDF2 with nothing open
+    with db.transaction() as conn:
+        admin = _require_admin(conn, actor_id)  # re-checked: the rights may have gone while hashing
+        target = users_sql.get_by_id(conn, user_id, for_update=True)
+        if target is None:
+            raise NotFound("No such user.")
+        users_sql.set_password_hash(conn, target["id"], password_hash)
+        users_sql.require_password_change(conn, target["id"], password_hash=password_hash, set_by=admin.id)
+        users_sql.revoke_user_sessions(conn, target["id"])
+        api_tokens_sql.revoke_all_for_user(conn, target["id"])  # a reset usually means the account was at risk
+    log.info("administrator %s reset the password of user %s", admin.id, target["id"])
+    return TemporaryPassword(user_id=target["id"], username=target["username"], password=password)
 
 
 def create_user(

@@ -108,6 +108,8 @@ def create_token(
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.transaction() as conn:
         user = require_user(conn, actor_id, "create an API token")
+        if user.must_change_password:
+            raise ValidationError("Choose a new password first: an administrator reset yours.")
         tokens_sql.lock_user_tokens(conn, user.id)  # two creates at once must not both pass the count
         if tokens_sql.count_live(conn, user.id) >= MAX_LIVE_TOKENS:
             raise ValidationError(f"You already have {MAX_LIVE_TOKENS} active tokens: revoke one first.")

@@ -7,17 +7,18 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from db import challenges as challenges_sql
+from db import competition as competition_sql
 from db.database import Database
 from exact import splits
 from exact.accounts import require_user
-from exact.competition import Rules, clean_rules, store_rules
+from exact.competition import Rules, clean_rules, countdown, store_rules
 from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.evaluation_sets import PreparedEvaluation, clean_metric_choice, store_evaluation
 from exact.paging import Page
@@ -100,23 +101,110 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
-def list_challenges(
-    db: Database, *, search: str = "", sort: str = "newest", limit: int = PAGE_SIZE, offset: int = 0
-) -> Page[Challenge]:
-    """A page of challenges matching ``search`` (title, id or description), in one of SORT_LABELS' orders."""
+def _clean_listing(search: str, sort: str, limit: int, offset: int) -> str | None:
+    """The search as matched, or None when nothing can match; raises for a bad sort or page."""
     if sort not in challenges_sql.SORTS:
         raise ValidationError(f"Unknown sort order {sort!r}.")
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError(f"A page holds 1 to {MAX_PAGE_SIZE} challenges.")
-    if not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise ValidationError("The page offset must be a whole number, 0 or more.")
     search = (search or "").strip()[:200]
     if "\x00" in search:  # no stored text can contain NUL (PostgreSQL refuses it), so nothing matches
+        return None
+    return search
+
+
+def list_challenges(
+    db: Database,
+    *,
+    search: str = "",
+    sort: str = "newest",
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+    organised_by: int | None = None,
+) -> Page[Challenge]:
+    """A page of challenges matching ``search`` (title, id or description), in one of SORT_LABELS' orders.
+
+    ``organised_by`` (a user's id): only the challenges that user organises (exact.permissions; all of them for an
+    administrator, none for someone who is not an organiser), as the user is in the database now."""
+    search = _clean_listing(search, sort, limit, offset)
+    if search is None:
         return Page(items=[], total=0, limit=limit, offset=offset)
+    with db.connect() as conn:
+        organiser_id = None
+        if organised_by is not None:
+            user = require_user(conn, organised_by, "see the challenges you organise")
+            if not user.is_organiser:
+                return Page(items=[], total=0, limit=limit, offset=offset)
+            organiser_id = None if user.is_admin else user.id
+        listing = {"search": search, "organiser_id": organiser_id}
+        rows = challenges_sql.list_with_stats(conn, sort=sort, limit=limit, offset=offset, **listing)
+        total = challenges_sql.count_matching(conn, **listing)
+    return Page(items=[Challenge.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True)
+class ChallengeSummary:
+    """One row of the challenge list: the challenge, how it is scored and where its competition stands."""
+
+    challenge: Challenge
+    scored_on_server: bool
+    phase: str  # "upcoming", "open" or "closed" (exact.competition.Rules.phase)
+    status: str  # "Open", "Open, closes in 3 days", "Opens in 2 days 4 hours", "Closed"
+
+    @property
+    def kind(self) -> str:
+        return "Server-scored" if self.scored_on_server else "Score-only"
+
+
+def challenge_status(rules: Rules, now: datetime | None = None) -> str:
+    """Where the challenge's competition stands, in words: open (and until when), upcoming or closed."""
+    now = now or datetime.now(UTC)
+    phase = rules.phase(now)
+    if phase == "upcoming":
+        return f"Opens in {countdown(rules.starts_at, now)}"
+    if phase == "closed":
+        return "Closed"
+    if rules.ends_at is None:
+        return "Open"
+    return f"Open, closes in {countdown(rules.ends_at, now)}"
+
+
+def list_challenge_summaries(
+    db: Database,
+    *,
+    search: str = "",
+    sort: str = "newest",
+    limit: int = PAGE_SIZE,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> Page[ChallengeSummary]:
+    """``list_challenges`` with each challenge's type and status: the page's rules and evaluation flags are read
+    in one statement each, so a page costs four statements whatever its size."""
+    search = _clean_listing(search, sort, limit, offset)
+    if search is None:
+        return Page(items=[], total=0, limit=limit, offset=offset)
+    now = now or datetime.now(UTC)
     with db.connect() as conn:
         rows = challenges_sql.list_with_stats(conn, search=search, sort=sort, limit=limit, offset=offset)
         total = challenges_sql.count_matching(conn, search=search)
-    return Page(items=[Challenge.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
+        ids = [r["challenge_id"] for r in rows]
+        rules = competition_sql.rules_for(conn, ids)
+        scored = challenges_sql.with_evaluation(conn, ids)
+    items = []
+    for row in rows:
+        challenge = Challenge.from_row(row)
+        challenge_rules = Rules.from_row(rules.get(challenge.challenge_id), challenge.challenge_id)
+        items.append(
+            ChallengeSummary(
+                challenge=challenge,
+                scored_on_server=challenge.challenge_id in scored,
+                phase=challenge_rules.phase(now),
+                status=challenge_status(challenge_rules, now),
+            )
+        )
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 def get_challenge(db: Database, challenge_id: str) -> Challenge:

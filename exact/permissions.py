@@ -11,6 +11,15 @@ What leaves the server (docs/security.md, "What leaves the server"):
   private part once the challenge has ended and its private board is revealed (for a participant's own
   submissions only those that count for the final ranking), rounded to SHOWN_DECIMALS.
   Rankings are computed on the rounded values, so the order reveals nothing finer either.
+* Statistics (exact/statistics.py, docs/statistics.md) are aggregates of the same parts and follow the same rule:
+  confidence intervals, paired tests, win rates, mean differences and rank groups over the public part (and the
+  private part once revealed, for submissions that count at the end and baselines), each over at least
+  MIN_STATISTIC_SAMPLES samples, rounded to SHOWN_DECIMALS. Per-sample pairs (the comparison scatter) are shown
+  on the development samples to everyone for leaderboard rows and baselines (their masks are public and the
+  methods ranked in public), and on every part only to the challenge's organisers.
+* Method cards (name, description, paper/code URL, submitter) are the submitter's own public text: shown to
+  everyone for leaderboard rows and baselines. A result page is linked only where the viewer may open it.
+* Chart specifications count as leaving the server: they carry only figures that passed through ``rounded``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ from exact.accounts import User
 from exact.errors import PermissionDenied
 
 SHOWN_DECIMALS = 4
+# Aggregates over fewer samples than this are withheld: over a handful of samples a "mean" is a per-sample value.
+MIN_STATISTIC_SAMPLES = 10
 
 
 def rounded(value: float | None) -> float | None:
@@ -78,3 +89,39 @@ def result_access(
     with_private = private_revealed and (is_baseline or counts_at_the_end)
     summaries = ("development", "public", "private") if with_private else ("development", "public")
     return ResultAccess(summaries, ("development",), False)
+
+
+def may_open_result(viewer: User | None, *, owner_id: int | None, submitter_id: int | None, is_baseline: bool) -> bool:
+    """Whether a link to this submission's result page leads anywhere for this viewer (else none is shown)."""
+    access = result_access(
+        viewer, owner_id=owner_id, submitter_id=submitter_id, is_baseline=is_baseline, private_revealed=False
+    )
+    return access is not None
+
+
+def board_statistics_allowed(board: str, *, private_revealed: bool) -> bool:
+    """Statistics of a leaderboard's rows may be computed from the per-sample values of its own part: the public
+    part always, the private part once the final board is revealed (its rows are then the final submissions)."""
+    return board == "public" or (board == "private" and private_revealed)
+
+
+@dataclass(frozen=True)
+class ComparisonAccess:
+    """What one viewer may see of a comparison of two leaderboard rows (or baselines)."""
+
+    aggregate_splits: tuple[str, ...]  # splits whose paired aggregates (difference, win rate, p-value) are shown
+    per_sample_splits: tuple[str, ...]  # splits whose per-sample pairs (the scatter) are shown
+    is_organiser: bool
+
+
+def comparison_access(
+    viewer: User | None, *, owner_id: int | None, private_revealed: bool, both_count_at_the_end: bool
+) -> ComparisonAccess:
+    """``both_count_at_the_end``: each side is a baseline or one of its submitter's final submissions (the only
+    ones whose private figures are public after the reveal)."""
+    if is_challenge_organiser(viewer, owner_id):
+        everything = ("development", "public", "private")
+        return ComparisonAccess(everything, everything, True)
+    with_private = private_revealed and both_count_at_the_end
+    aggregates = ("development", "public", "private") if with_private else ("development", "public")
+    return ComparisonAccess(aggregates, ("development",), False)

@@ -23,10 +23,12 @@ VISITOR_PAGES = {
     "app_pages/login.py",
     "app_pages/register.py",
     "app_pages/result.py",  # hidden from the menu, reached from leaderboards and submissions
+    "app_pages/compare.py",
+    "app_pages/present.py",  # hidden: the workshop presentation view, reached by its deep link
 }
 BROWSE_PAGES = VISITOR_PAGES - {"app_pages/login.py", "app_pages/register.py"}
 PARTICIPANT_PAGES = BROWSE_PAGES | {"app_pages/submit.py", "app_pages/profile.py", "app_pages/logout.py"}
-ORGANISER_PAGES = PARTICIPANT_PAGES | {"app_pages/manage_challenge.py"}
+ORGANISER_PAGES = PARTICIPANT_PAGES | {"app_pages/manage_challenge.py", "app_pages/dashboard.py"}
 SUPERUSER_PAGES = ORGANISER_PAGES | {"app_pages/users.py", "app_pages/database.py"}
 ALL_PAGES = {f"app_pages/{p.name}" for p in (REPO / "app_pages").glob("*.py") if p.name != "__init__.py"}
 
@@ -44,6 +46,9 @@ PAGE_TITLES = {
     "app_pages/database.py": "Database",
     "app_pages/setup.py": "Welcome to Exact",
     "app_pages/result.py": "Submission result",
+    "app_pages/compare.py": "Compare methods",
+    "app_pages/present.py": "Presentation",
+    "app_pages/dashboard.py": "Challenge dashboard",
 }
 
 

@@ -1,6 +1,5 @@
 """Accounts service: login, registration, profile, password change, administration, first administrator."""
 
-
 import pytest
 import sqlalchemy as sa
 
@@ -162,3 +161,82 @@ def test_first_admin_only_once(db):
         accounts.create_first_admin(
             db, username="boss2", password=GOOD, password_again=GOOD, setup_token=accounts.setup_token()
         )
+
+
+# --- password reset by an administrator ------------------------------------------------------------------------
+
+
+def _hash_of(db, user_id: int) -> str:
+    with db.connect() as conn:
+        return conn.execute(sa.text("SELECT password FROM auth_user WHERE id = :i"), {"i": user_id}).scalar_one()
+
+
+def test_reset_password_hands_out_a_working_temporary_password_and_requires_a_new_one(db):
+    from exact.sessions import start_session
+
+    admin = make_user(db, "root", superuser=True)
+    pat = make_user(db, "pat", password=GOOD)
+    session_id, _ = start_session(db, pat.id, secret_key="k" * 48, days=1)
+    temporary = accounts.reset_password(db, admin.id, pat.id)
+    assert temporary.username == "pat" and len(temporary.password) >= 16
+    stored = _hash_of(db, pat.id)
+    assert stored.startswith("pbkdf2_sha256$") and temporary.password not in stored  # a Django hash like any other
+    assert passwords.check_password(temporary.password, stored)
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate(db, "pat", GOOD)  # the old password is gone
+    logged_in = accounts.authenticate(db, "pat", temporary.password)
+    assert logged_in.must_change_password and accounts.get_user(db, pat.id).must_change_password
+    with db.connect() as conn:
+        revoked = conn.execute(sa.text("SELECT revoked_at FROM exact_session WHERE id = :s"), {"s": session_id})
+        assert revoked.scalar_one() is not None  # logged out everywhere
+
+    accounts.change_password(
+        db, pat.id, current_password=temporary.password, new_password=GOOD + "x", new_password_again=GOOD + "x"
+    )
+    assert not accounts.get_user(db, pat.id).must_change_password
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM exact_password_reset")).scalar_one() == 0
+
+
+def test_a_password_changed_elsewhere_ends_the_requirement(db):
+    """E.g. in Django's admin: the reset row no longer matches the stored hash, so nothing is forced any more."""
+    admin = make_user(db, "root", superuser=True)
+    pat = make_user(db, "pat")
+    accounts.reset_password(db, admin.id, pat.id)
+    assert accounts.get_user(db, pat.id).must_change_password
+    with db.transaction() as conn:
+        conn.execute(
+            sa.text("UPDATE auth_user SET password = :p WHERE id = :i"),
+            {"p": passwords.make_password("set-in-django-1"), "i": pat.id},
+        )
+    assert not accounts.get_user(db, pat.id).must_change_password
+
+
+def test_only_administrators_reset_passwords_and_never_their_own(db):
+    admin = make_user(db, "root", superuser=True)
+    organiser = make_user(db, "olivia", staff=True)
+    pat = make_user(db, "pat", password=GOOD)
+    before = _hash_of(db, pat.id)
+    for actor in (None, organiser.id, pat.id):
+        with pytest.raises(PermissionDenied):
+            accounts.reset_password(db, actor, pat.id)
+    with pytest.raises(ValidationError, match="your profile page"):
+        accounts.reset_password(db, admin.id, admin.id)
+    for missing in (987654, True, "1"):
+        with pytest.raises(accounts.NotFound):
+            accounts.reset_password(db, admin.id, missing)
+    assert _hash_of(db, pat.id) == before
+    accounts.authenticate(db, "pat", GOOD)
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM exact_password_reset")).scalar_one() == 0
+
+
+def test_two_resets_leave_only_the_latest_temporary_password(db):
+    admin = make_user(db, "root", superuser=True)
+    pat = make_user(db, "pat")
+    first = accounts.reset_password(db, admin.id, pat.id)
+    second = accounts.reset_password(db, admin.id, pat.id)
+    assert first.password != second.password
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate(db, "pat", first.password)
+    assert accounts.authenticate(db, "pat", second.password).must_change_password

@@ -136,3 +136,20 @@ def test_two_creates_at_once_cannot_pass_the_limit_together(db):
         made = [r for r in pool.map(create, range(4)) if r is not None]
     assert len(made) == 1
     assert sum(t.status == "active" for t in api_tokens.list_tokens(db, alice.id)) == api_tokens.MAX_LIVE_TOKENS
+
+
+def test_a_password_reset_revokes_the_users_tokens_and_new_ones_wait_for_a_new_password(db):
+    from exact import accounts
+
+    admin, alice = make_user(db, "root", superuser=True), make_user(db, "alice")
+    old = _new(db, alice)
+    temporary = accounts.reset_password(db, admin.id, alice.id)
+    with pytest.raises(InvalidToken):
+        api_tokens.authenticate(db, old.secret)
+    with pytest.raises(ValidationError, match="new password first"):
+        _new(db, alice, name="after reset")
+    new = "a-brand-new-otter-77"
+    accounts.change_password(
+        db, alice.id, current_password=temporary.password, new_password=new, new_password_again=new
+    )
+    assert api_tokens.authenticate(db, _new(db, alice, name="after change").secret).user.id == alice.id

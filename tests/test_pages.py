@@ -10,6 +10,8 @@ as its legacy automatic navigation and would run a deep-linked page file without
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 import streamlit as st
@@ -162,10 +164,11 @@ def test_revoked_session_or_deactivated_user_falls_back_to_visitor(app, db, worl
             conn.execute(sa.text("UPDATE auth_user SET is_active = false WHERE id = :u"), {"u": pat.id})
     run(at)  # same tab, next interaction
     assert offered_pages(at) == VISITOR_PAGES
-    # The submit page is gone: the default page (home) runs and forwards the ?challenge= the picker left in the URL.
-    assert title(at) == "Credit attribution"
-    searches = [t for t in at.text_input if t.key == "challenge_page_pick_search"]  # the challenge picker's search
-    assert len(at.text_input) == len(searches) and not at.get("form"), "no submit form any more"
+    # The submit page is gone: its address shows the login form instead, which comes back here afterwards.
+    assert title(at) == "Log in"
+    assert [t.label for t in at.text_input] == ["Username", "Password"], "no submit form any more"
+    assert [b.label for b in at.button] == ["Log in"]
+    assert values(at.info) == ["Please log in to open **Submit score**; you will be taken there afterwards."]
     assert "auth_user_id" not in at.session_state and "auth_session_id" not in at.session_state
     assert at.session_state["current_user"] is None
     assert values(at.sidebar.caption) == ["Browsing as a visitor. Log in to submit."]
@@ -244,6 +247,16 @@ def test_setup_creates_the_first_admin_with_demo_and_then_disappears(app, db):
         )
         == admin[0]["id"]
     )
+    # The demo accounts' password is shown this once, before the browser is handed its cookie (which reloads).
+    assert title(at) == "Welcome to Exact" and not at.get("html")
+    assert values(at.success) == ["Created the administrator **boss** and loaded the demo."]
+    [shown] = [c.value for c in at.code]
+    accounts.authenticate(db, "alice", shown)  # it really is the demo accounts' password
+    accounts.authenticate(db, "olivia.organiser", shown)
+    assert not at.text_input, "the set-up form is gone"
+    assert shown not in repr(at.session_state.to_dict()), "kept in this run only"
+    click(at, "Continue to Exact")
+    assert not at.code, "not shown again"
     assert offered_pages(at) == SUPERUSER_PAGES  # set-up is gone for good
     assert title(at) == "Exact"
     assert values(at.sidebar.caption) == ["Logged in as **boss** (administrator)"]
@@ -546,7 +559,7 @@ def test_challenge_page_renders_markdown_but_never_html(app, db, world):
     assert list(at.dataframe[0].value["username"]) == ["carol", "alice", "bob"]
     downloads = sorted(b.proto.label for b in at.get("download_button"))
     assert downloads == ["Download XAI method template", "Download dataset", "Download model"]
-    links = [link.label for link in at.get("page_link")]
+    links = [link.label for link in at.main.get("page_link")]
     assert "Log in to submit" in links and "Submit a score" not in links
 
 
@@ -563,14 +576,14 @@ def test_challenge_page_without_files_and_links_per_role(app, db, world, people)
         "XAI method template: not provided",
     ]
     assert "No submissions yet: be the first." in values(at.caption)
-    links = [link.label for link in at.get("page_link")]
+    links = [link.label for link in at.main.get("page_link")]
     assert "Submit a score" in links and "Edit this challenge" not in links and "Log in to submit" not in links
 
     org = app()
     _login(org, db, people["organiser"])
     org.query_params["challenge"] = "credit"
     run(org)
-    assert "Edit this challenge" in [link.label for link in org.get("page_link")]
+    assert "Edit this challenge" in [link.label for link in org.main.get("page_link")]
 
 
 def test_challenge_page_unknown_id_says_so(app, db, world):
@@ -579,41 +592,70 @@ def test_challenge_page_unknown_id_says_so(app, db, world):
     at.query_params["challenge"] = "no-such-challenge"
     run(at.switch_page("app_pages/challenge.py"))
     assert not at.title  # no other challenge shown in its place
-    assert values(at.error) == ["There is no challenge 'no-such-challenge'. Search for one below."]
+    assert values(at.error) == [
+        "There is no challenge 'no-such-challenge'. It may have been deleted, or the link is mistyped."
+    ]
+    assert [link.label for link in at.main.get("page_link")] == ["See all challenges"]
+    assert at.selectbox(key="challenge_page_pick").value is None  # nothing chosen in its place
 
 
 # --- challenges list and home -------------------------------------------------------------------------------------
 
 
-def test_challenges_list_search_and_sort(app, db, world):
+def _challenge_rows(at) -> list[tuple[str, str, str]]:
+    """The challenge list's rows: each a real link (label, its address) and the line of facts under it."""
+    links = [link for link in at.main.get("page_link") if link.proto.query_string.startswith("challenge=")]
+    facts = [c for c in values(at.main.caption) if c.startswith("`")]
+    assert len(links) == len(facts)
+    return [
+        (link.label, f"{link.proto.page}?{link.proto.query_string}", fact)
+        for link, fact in zip(links, facts, strict=True)
+    ]
+
+
+def test_challenges_list_search_and_sort(app, db, world, people):
+    from exact.competition import Rules, update_rules
+
+    closing = datetime.now(UTC) + timedelta(days=3, hours=12)
+    update_rules(db, people["organiser"].id, "tris-linear", Rules(ends_at=closing))
     at = run(app())
     run(at.switch_page("app_pages/challenges.py"))
-    table = at.dataframe[0].value
-    assert list(table["challenge_id"]) == ["credit", "tris-linear"]  # newest first
-    assert list(table["participants"]) == [0, 3]
-    assert list(table["submissions"]) == [0, 4]
+    assert not at.dataframe, "no grid with a checkbox: every challenge is a link"
+    rows = _challenge_rows(at)
+    assert [(label, address) for label, address, _ in rows] == [  # newest first
+        ("Credit attribution", "challenge?challenge=credit"),
+        ("XAI-TRIS linear", "challenge?challenge=tris-linear"),
+    ]
+    assert rows[0][2].startswith("`credit` · Score-only · Open · 0 participants · 0 submissions · created ")
+    assert rows[1][2].startswith("`tris-linear` · Score-only · Open, closes in 3 days ")
+    assert " · 3 participants · 4 submissions · best 0.95 · created " in rows[1][2]
+    assert "2 challenges; 1–2 shown." in values(at.main.caption)
 
     at.text_input(key="challenges_search").input("TRIS")
     run(at)
-    assert list(at.dataframe[0].value["challenge_id"]) == ["tris-linear"]
-    assert values(at.main.caption) == ["1 challenge(s); 1–1 shown. Select a row to open its page."]
+    assert [label for label, _, _ in _challenge_rows(at)] == ["XAI-TRIS linear"]
+    assert "1 challenge found; 1–1 shown." in values(at.main.caption)
 
     at.text_input(key="challenges_search").input("tabular")  # matches the description
     run(at)
-    assert list(at.dataframe[0].value["challenge_id"]) == ["credit"]
+    assert [label for label, _, _ in _challenge_rows(at)] == ["Credit attribution"]
 
     at.text_input(key="challenges_search").input("100%_match")
     run(at)
     assert values(at.info) == ["No challenge matches your search."]
-    assert not at.dataframe
+    assert not _challenge_rows(at)
 
     at.text_input(key="challenges_search").input("")
     at.selectbox(key="challenges_sort").set_value("best_score")
     run(at)
-    assert list(at.dataframe[0].value["challenge_id"]) == ["tris-linear", "credit"]
+    assert [label for label, _, _ in _challenge_rows(at)] == ["XAI-TRIS linear", "Credit attribution"]
     at.selectbox(key="challenges_sort").set_value("title")
     run(at)
-    assert list(at.dataframe[0].value["title"]) == ["Credit attribution", "XAI-TRIS linear"]
+    assert [label for label, _, _ in _challenge_rows(at)] == ["Credit attribution", "XAI-TRIS linear"]
+
+    update_rules(db, people["organiser"].id, "tris-linear", Rules(ends_at=datetime.now(UTC) - timedelta(minutes=1)))
+    run(at)
+    assert "· Score-only · Closed · 3 participants ·" in _challenge_rows(at)[1][2]
 
 
 def test_empty_site_home_and_challenges(app, db, people):
@@ -629,7 +671,7 @@ def test_home_shows_counts_latest_challenges_and_recent_submissions(app, db, wor
     at = run(app())
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Challenges": "2", "Submissions": "4", "Participants": "3", "Registered users": "7"}
-    links = [link.label for link in at.get("page_link")]
+    links = [link.label for link in at.main.get("page_link")]
     assert links[:2] == ["Credit attribution · 0 participants", "XAI-TRIS linear · 3 participants"]
     recent = at.dataframe[0].value
     assert sorted(recent["username"]) == ["alice", "alice", "bob", "carol"]
@@ -670,7 +712,10 @@ def test_organisers_create_a_challenge_without_files(app, db, people, role):
             "xaimethod": "",
         }
     ]
-    assert [link.label for link in at.get("page_link")] == ["Open the challenge page →"]
+    assert [link.label for link in at.main.get("page_link")] == [
+        "Open the challenge page →",
+        "Open this challenge's dashboard",
+    ]
     assert "# Hello\n\nSome *markdown*." in values(at.expander[0].markdown)  # the preview
 
 
@@ -728,7 +773,10 @@ def test_edit_is_refused_once_organiser_rights_are_withdrawn(app, db, world, peo
     one(at.text_input, "Title").input("Hijacked")
     click(at, "Save changes")  # app.py re-reads the user: the page is no longer offered
     assert offered_pages(at) == PARTICIPANT_PAGES
-    assert title(at) == "Credit attribution"  # home, forwarding the ?challenge= deep link: the challenge page
+    assert title(at) == "Not available"  # its address explains instead of running the page
+    assert values(at.warning) == [
+        "**Create / edit challenge** is for organisers. You are logged in as **olivia** (participant)."
+    ]
     assert not at.get("form")
     assert scalar(db, "SELECT title FROM api_challenge WHERE challenge_id = 'credit'") == "Credit attribution"
 

@@ -233,12 +233,13 @@ def test_nobody_sees_another_users_tokens(app, db, people):
 
 def test_a_visitor_gets_the_login_prompt_not_the_tokens(app, db, people, monkeypatch):
     api_tokens.create_token(db, people["pat"].id, name="laptop", scopes=["read"], days=30)
-    # Through the app: the profile page is not offered to visitors; a deep link to it runs home instead.
+    # Through the app: the profile page is not offered to visitors; a deep link to it shows the login form there.
     at = app()
     at.switch_page("app_pages/profile.py")
     run(at)
     assert "app_pages/profile.py" not in offered_pages(at) and "app_pages/login.py" in offered_pages(at)
-    assert "API tokens" not in values(at.subheader) and not at.get("form")
+    assert "API tokens" not in values(at.subheader) and not at.dataframe and not at.code
+    assert len(at.get("form")) == 1 and [b.label for b in at.button] == ["Log in"]  # the login form, nothing else
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/profile.py")
     # The page itself, run with nobody logged in (as if reached without the gate): the login prompt, then it stops.

@@ -158,7 +158,7 @@ def _heatmaps(figure: dict) -> list[np.ndarray]:
 
 
 def _links(at) -> list[str]:
-    return [link.label for link in at.get("page_link")]
+    return [link.label for link in at.main.get("page_link")]
 
 
 # --- submit page ---------------------------------------------------------------------------------------------------
@@ -358,8 +358,8 @@ def test_baseline_result_shows_masks_to_the_organiser(app, db, gt, people):
     _check_summary(at, db, gt["baselines"]["The input itself"], ("development", "public", "private"))
 
 
-@pytest.mark.parametrize("raw", [None, "", "abc", "-1", "1.5", "%20"])
-def test_result_page_without_a_valid_id_explains_where_results_are(app, db, gt, raw):
+@pytest.mark.parametrize("raw", [None, "", " "])
+def test_result_page_without_an_id_explains_where_results_are(app, db, gt, raw):
     query = {} if raw is None else {"submission": raw}
     at = _open(app, db, None, "app_pages/result.py", **query)
     assert title(at) == "Submission result"
@@ -367,10 +367,15 @@ def test_result_page_without_a_valid_id_explains_where_results_are(app, db, gt, 
     assert not at.error and not at.get("plotly_chart")
 
 
-def test_result_page_with_a_non_ascii_digit_id_explains_where_results_are(app, db, gt):
-    at = _open(app, db, None, "app_pages/result.py", submission="²")
-    assert not at.error, values(at.error)
-    assert values(at.info) == ["Open a result from the leaderboard or from your submissions."]
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5", "%20", "²", "1" * 19])
+def test_result_page_with_a_mistyped_id_says_so(app, db, gt, raw):
+    """Not a submission id at all (also digits of other scripts, which str.isdigit() accepts): said so, with a link
+    to the challenges, and nothing is looked up."""
+    at = _open(app, db, None, "app_pages/result.py", submission=raw)
+    assert title(at) == "Submission result"
+    assert values(at.error) == [f"There is no submission {raw!r}. Check the link, or open a result from a leaderboard."]
+    assert "See all challenges" in _links(at)
+    assert not at.get("plotly_chart") and not at.metric
 
 
 def test_result_page_of_a_missing_submission(app, db, gt, people):
@@ -426,13 +431,15 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     at = _open(app, db, None, "app_pages/leaderboard.py", challenge=GT_ID)
     assert not at.error, values(at.error)
     table, baselines = (frame.value for frame in at.dataframe)
-    assert list(table.columns[:7]) == ["rank", "username", "method", "score", "vs_random", "mass", "auc"]
+    # The score next to the user (on a phone it is on screen first); "vs random" is in the method card and the
+    # CSV; no "result" column: a visitor can open none of these result pages, so no link leads to a refusal.
+    assert list(table.columns) == [
+        "rank", "group", "username", "score", "ci", "method", "mass", "auc", "created_at", "submissions",
+    ]  # fmt: skip
     assert list(table["username"]) == ["pat", "quinn"] and list(table["method"]) == ["Mask plus noise", "Noise"]
     assert list(table["rank"]) == [1, 2]
     for row, submission in zip(table.itertuples(index=False), (gt["submission"], noisy), strict=True):
         assert row.score == submission.primary_value
-        assert row.vs_random == pytest.approx(round(submission.primary_value - random_score, 4), abs=1e-12)
-        assert row.result == f"result?submission={submission.id}"
         means = scalar(
             db,
             f"SELECT metrics FROM exact_submission_summary WHERE submission_id = {submission.id} AND split = 'public'",
@@ -441,11 +448,17 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     assert "score_id" not in table.columns and "precision" not in table.columns  # not among the shown metrics
     # the column headers a person reads
     table_columns = json.loads(at.dataframe[0].proto.columns)
-    assert table_columns["vs_random"]["label"] == "vs random"
-    assert table_columns["score"]["label"] == METRICS["emd"].label
-    assert table_columns["mass"]["label"] == METRICS["mass"].label
+    assert table_columns["vs_random"]["label"] == "vs random"  # the baselines' column
+    pat_vs_random = round(gt["submission"].primary_value - random_score, 4)
+    assert any(f"vs random {pat_vs_random:+.4f}" in c for c in values(at.caption)), "in pat's method card"
+    # short headers with the direction (the whole table fits the window), the full metric name as the help
+    assert table_columns["score"]["label"] == "EMD ↑" and METRICS["emd"].label in table_columns["score"]["help"]
+    assert table_columns["mass"]["label"] == "Mass ↑" and METRICS["mass"].label in table_columns["mass"]["help"]
 
-    assert list(baselines.columns) == ["result", "method", "status", "score", "vs_random", "mass", "auc"]
+    assert list(baselines.columns) == ["method", "score", "ci", "vs_random", "mass", "auc", "status", "result"]
+    # baselines are public: each links to its own result page
+    by_link = {m: link for m, link in zip(baselines["method"], baselines["result"], strict=True)}
+    assert by_link == {m: f"result?submission={i}" for m, i in gt["baselines"].items()}
     assert sorted(baselines["method"]) == sorted(evaluation_sets.BASELINES.values())
     assert set(baselines["status"]) == {"done"}
     by_method = baselines.set_index("method")
@@ -457,8 +470,10 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     assert "Baselines: reference methods computed by the server when the challenge was created." in values(at.caption)
     # the ranking chart marks where random attributions and the ground truth land
     ranking = _charts(at)[0]
-    assert len(_charts(at)) == 3
-    assert {a["text"] for a in ranking["layout"]["annotations"]} == {"Random attributions", "Ground truth"}
+    assert len(_charts(at)) == 4  # ranking, critical difference (EMD, mass and AUC), over time, distribution
+    names = [a.get("name", "") for a in ranking["layout"]["annotations"]]
+    labels = {name.removeprefix("baseline: ") for name in names if name.startswith("baseline: ")}
+    assert labels == {"Random attributions", "Ground truth"}
 
     # A second, weaker method of pat's: the best per user still ranks pat by the better one; "all" lists both.
     submit(db, stores, people["participant"], GT_ID, np.random.default_rng(3).random(shape), "Noise too")
@@ -469,7 +484,11 @@ def test_leaderboard_shows_methods_metrics_vs_random_and_baselines(app, db, stor
     run(at)
     table = at.dataframe[0].value
     assert sorted(table["method"]) == ["Mask plus noise", "Noise", "Noise too"]
-    assert table["vs_random"].tolist() == pytest.approx((table["score"] - random_score).tolist())
+    at.get("button_group")[0].set_value("normalised")  # random = 0, ground truth = 1
+    run(at)
+    normalised = at.dataframe[0].value
+    expected = [round((score - random_score) / (1.0 - random_score), 4) for score in table["score"]]
+    assert normalised["score"].tolist() == pytest.approx(expected, abs=1e-12)
     assert len(at.dataframe) == 2 and len(at.dataframe[1].value) == len(evaluation_sets.BASELINES)
 
 
@@ -477,7 +496,7 @@ def test_leaderboard_with_a_single_score_renders_its_charts(app, db, gt):
     at = _open(app, db, None, "app_pages/leaderboard.py", challenge=GT_ID)
     assert list(at.dataframe[0].value["username"]) == ["pat"]
     assert not at.error, values(at.error)
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # with the critical difference over its three metrics
 
 
 def test_leaderboard_of_a_ground_truth_challenge_without_participants_still_shows_baselines(

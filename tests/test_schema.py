@@ -60,6 +60,7 @@ OUR_TABLES = (
     "exact_scoring_chunk",  # parallel scoring (schema.sql, issue 8)
     "exact_api_token",  # the HTTP API's personal access tokens (issue 10)
     "exact_login_ticket",  # the login cookie's one-time hand-over (issue 10)
+    "exact_password_reset",  # a password an administrator reset must be changed (docs/journeys.md)
 )
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
 

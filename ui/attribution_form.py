@@ -145,6 +145,7 @@ def _my_submissions(db: Database, user: User, challenge: Challenge) -> None:
             }
         ),
         hide_index=True,
+        placeholder="",  # a submission not scored yet has an empty score cell, not the text "None"
         column_config={
             "result": st.column_config.LinkColumn("Result", display_text="open"),
             "score": st.column_config.NumberColumn("Public score", format="%.4f"),

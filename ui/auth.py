@@ -9,6 +9,12 @@ That redirect reloads the page, so a message shown right before it would be lost
 something after a login (e.g. "your password was changed") passes ``notice=``: the message is shown in this tab
 at once (``take_notice``) and again on the page the browser lands on, whose address carries
 ``?notice=<kind>-<tag>``, the tag binding it to the new session so a link from elsewhere cannot show it.
+
+Where a login leads (docs/journeys.md): a visitor who asks for a page that needs a login (``/submit?challenge=x``)
+gets the login form at that address, and app.py remembers the address as this run's ``login_target``; a login
+link elsewhere carries it as ``?next=``. ``log_in(next_path=...)`` then sends both the tab (app.py switches to
+it once, ``take_destination``) and the browser's redirect after /auth/session to that page, query string and
+all. Only paths on this site pass (``clean_next``, the same rule /auth/session applies); anything else is "/".
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import hashlib
 import hmac
 import html
 import secrets
-from urllib.parse import urlencode, urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import streamlit as st
 
@@ -25,13 +32,30 @@ from db.database import Database
 from exact import sessions
 from exact.accounts import User
 from ui.runtime import get_secret_key, get_settings
+from web.auth_routes import safe_next
 
 _USER_ID = "auth_user_id"
 _SESSION_ID = "auth_session_id"
 _HANDOVER = "auth_pending_handover"  # what the next run hands to the browser: a login ticket or a logout
 _NOTICES = "auth_notices"  # notices this tab shows once (take_notice)
 _FINGERPRINT = "auth_password_fingerprint"  # server-side only; a password changed elsewhere ends the tab's login
+_DESTINATION = "auth_destination"  # where this tab goes right after logging in (app.py switches there once)
+_LOGIN_TARGET = "auth_login_target"  # set by app.py on every run: the page a visitor asked for, if any
 SESSION_ROUTE = "/auth/session"
+
+
+@dataclass(frozen=True)
+class LoginTarget:
+    """A page a visitor asked for that needs a login: its same-site path with the query, and its title."""
+
+    path: str
+    title: str
+
+
+def clean_next(value: str | None) -> str:
+    """``value`` if it is a path on this site (``/submit?challenge=x``), else "/": web.auth_routes.safe_next, the
+    rule /auth/session itself applies to ``next``, so the tab and the browser's redirect always agree."""
+    return safe_next(value)
 
 
 def _browser_cookie() -> str | None:
@@ -74,11 +98,12 @@ def resolve_user(db: Database) -> User | None:
     return user
 
 
-def log_in(db: Database, user: User, *, notice: str | None = None) -> None:
+def log_in(db: Database, user: User, *, next_path: str | None = None, notice: str | None = None) -> None:
     """Log this tab in now and have the next run hand the browser a ticket for its HttpOnly cookie.
 
-    The browser then lands on the home page, or with ``notice`` (a fixed kind such as "password_changed") back
-    on the current page, where ``take_notice(notice)`` is true once.
+    The tab and then the browser go to ``next_path`` (a same-site path with its query, e.g. the page a visitor
+    asked for before logging in; anything else, or none, is the home page). With ``notice`` (a fixed kind such as
+    "password_changed") both stay on the current page instead, where ``take_notice(notice)`` is true once.
     """
     settings = get_settings()
     # The cookie value start_session signs is not used here: /auth/session makes it afresh from the ticket, so it
@@ -89,11 +114,38 @@ def log_in(db: Database, user: User, *, notice: str | None = None) -> None:
     st.session_state[_SESSION_ID] = session_id
     st.session_state.pop(_FINGERPRINT, None)  # taken from the database on the next run
     st.session_state.pop("auth_logged_out", None)
-    next_path = "/"
     if notice is not None:
         st.session_state.setdefault(_NOTICES, set()).add(notice)
         next_path = _current_path() + "?" + urlencode({"notice": f"{notice}-{_notice_tag(notice, session_id)}"})
+        st.session_state.pop(_DESTINATION, None)
+    else:
+        next_path = clean_next(next_path)
+        st.session_state[_DESTINATION] = next_path
     st.session_state[_HANDOVER] = {"ticket": ticket, "next": next_path}
+
+
+def take_destination() -> tuple[str, dict[str, str]] | None:
+    """Once after ``log_in``: the page to open (its url_path, "" for home) and its query parameters."""
+    destination = st.session_state.pop(_DESTINATION, None)
+    if destination is None:
+        return None
+    parts = urlsplit(clean_next(destination))
+    return parts.path.lstrip("/"), dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def set_login_target(target: LoginTarget | None) -> None:
+    """app.py, on every run: the page this visitor asked for (None: nothing to go back to after logging in)."""
+    st.session_state[_LOGIN_TARGET] = target
+
+
+def login_target() -> LoginTarget | None:
+    return st.session_state.get(_LOGIN_TARGET)
+
+
+def current_address() -> str:
+    """This run's page as a same-site path with its query string (e.g. to come back here after logging in)."""
+    query = urlencode(st.query_params.to_dict())
+    return clean_next(_current_path() + (f"?{query}" if query else ""))
 
 
 def log_out(db: Database) -> None:
@@ -168,11 +220,17 @@ def current_user() -> User | None:
     return st.session_state.get("current_user")
 
 
+def login_link(label: str = "Log in", *, next_path: str | None = None) -> None:
+    """A link to the login page that comes back to ``next_path`` (a same-site path) after logging in."""
+    query = {"next": clean_next(next_path)} if next_path else None
+    st.page_link("app_pages/login.py", label=label, icon=":material/login:", query_params=query)
+
+
 def require_login(action: str) -> User:
-    """For pages that need a logged-in user: explain and stop the page otherwise."""
+    """For pages that need a logged-in user: explain and stop the page otherwise (with a login link back here)."""
     user = current_user()
     if user is None:
         st.info(f"Please log in to {action}.")
-        st.page_link("app_pages/login.py", label="Log in", icon=":material/login:")
+        login_link(next_path=current_address())
         st.stop()
     return user
