@@ -60,10 +60,10 @@ linked = {"a": _linked("a"), "b": _linked("b")}
 if len(options) < 2:
     st.info("Two methods on the leaderboard (or baselines) are needed for a comparison.")
     st.stop()
-if candidates.total > len([c for c in candidates.options if not c.is_baseline]):
+if candidates.more:
     st.caption(
-        f"Offering the first {len([c for c in candidates.options if not c.is_baseline]):,} of "
-        f"{candidates.total:,} leaderboard rows; any other row can be compared from its method card."
+        f"Offering the first {len([c for c in candidates.options if not c.is_baseline]):,} leaderboard rows; any "
+        "other row can be compared from its method card."
     )
 
 # Arriving from a link honours ?a= and ?b=; afterwards the choice is kept in the URL for sharing.

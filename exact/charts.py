@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -13,6 +14,12 @@ import plotly.graph_objects as go
 # whole template per figure, ~30 ms of CPU per chart (docs/load-test.md). No template: Streamlit's theme applies.
 Figure = dict[str, Any]
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360}
+
+
+def _text(value: object) -> str:
+    """User text (names, method names) as chart text: Plotly renders a subset of HTML (links, line breaks) in
+    labels and hovers, so a method name must not be able to add a link to everyone's chart."""
+    return html.escape(str(value), quote=False)
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
@@ -82,8 +89,8 @@ def ranking_bar(
     n = len(shown)
     scores = _column(shown, "score")
     lows, highs = _column(shown, "ci_low"), _column(shown, "ci_high")
-    users = [str(u) for u in shown["username"]] if "username" in shown.columns else [""] * n
-    methods = [str(m) for m in shown["method"]] if "method" in shown.columns else [""] * n
+    users = [_text(u) for u in shown["username"]] if "username" in shown.columns else [""] * n
+    methods = [_text(m) for m in shown["method"]] if "method" in shown.columns else [""] * n
     groups = list(shown["group"]) if "group" in shown.columns else [None] * n
     p_next = _column(shown, "p_next")
     ranks = list(shown["rank"]) if "rank" in shown.columns else list(range(1, n + 1))
@@ -211,9 +218,9 @@ def critical_difference_chart(cd) -> Figure:
     """Average ranks (1 = best) with whiskers of half the critical difference: two methods whose whiskers overlap
     are not significantly different (Nemenyi). ``cd``: an exact.statistics.CriticalDifference."""
     order = sorted(range(len(cd.methods)), key=lambda i: (cd.average_ranks[i], i))
-    labels = [_short(cd.methods[i], 30) for i in order]
+    labels = [_text(_short(cd.methods[i], 30)) for i in order]
     hover = [
-        f"{cd.methods[i]}<br>average rank {cd.average_ranks[i]:.2f}<br>"
+        f"{_text(cd.methods[i])}<br>average rank {cd.average_ranks[i]:.2f}<br>"
         + "<br>".join(f"{block}: {rank:g}" for block, rank in zip(cd.blocks, cd.ranks[i], strict=True))
         for i in order
     ]
@@ -329,8 +336,8 @@ def paired_scatter(frame: pd.DataFrame, *, metric_label: str, a_label: str = "A"
         "title": {"text": f"{metric_label} per sample"},
         "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
         "height": 420,
-        "xaxis": {"title": {"text": f"A: {_short(a_label, 40)}"}, "range": square},
-        "yaxis": {"title": {"text": f"B: {_short(b_label, 40)}"}, "range": square},
+        "xaxis": {"title": {"text": f"A: {_text(_short(a_label, 40))}"}, "range": square},
+        "yaxis": {"title": {"text": f"B: {_text(_short(b_label, 40))}"}, "range": square},
         "shapes": [diagonal],
         "legend": {"orientation": "h", "y": -0.2},
     }
@@ -344,7 +351,7 @@ def best_over_time(progression: pd.DataFrame) -> Figure:
         "y": progression["best_score"].tolist(),
         "mode": "lines+markers",
         "line": {"shape": "hv"},
-        "text": progression["username"].tolist(),
+        "text": [_text(u) for u in progression["username"]],
         "hovertemplate": "%{x}<br>best %{y} by %{text}<extra></extra>",
     }
     layout = _layout(

@@ -152,6 +152,8 @@ def failed_submissions(
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # a NaN or infinite score written through Django: JSON has no such number
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -179,7 +181,8 @@ def iter_export(
         first = True
         for chunk in chunks:
             for row in chunk:
-                record = json.dumps({c: _json_value(row[c]) for c in EXPORT_COLUMNS}, ensure_ascii=False)
+                record = json.dumps({c: _json_value(row[c]) for c in EXPORT_COLUMNS}, ensure_ascii=False,
+                                    allow_nan=False)  # fmt: skip
                 yield ("\n" if first else ",\n").encode() + record.encode("utf-8")
                 first = False
         yield b"\n]\n"

@@ -115,13 +115,26 @@ class ComparisonAccess:
 
 
 def comparison_access(
-    viewer: User | None, *, owner_id: int | None, private_revealed: bool, both_count_at_the_end: bool
+    viewer: User | None,
+    *,
+    owner_id: int | None,
+    private_revealed: bool,
+    both_count_at_the_end: bool,
+    same_submitter: bool = False,
 ) -> ComparisonAccess:
     """``both_count_at_the_end``: each side is a baseline or one of its submitter's final submissions (the only
-    ones whose private figures are public after the reveal)."""
+    ones whose private figures are public after the reveal).
+
+    ``same_submitter``: two submissions of one participant. Only organisers compare those: two uploads that differ
+    on one sample would make the paired figures (win counts, the mean difference) that sample's own comparison."""
     if is_challenge_organiser(viewer, owner_id):
         everything = ("development", "public", "private")
         return ComparisonAccess(everything, everything, True)
+    if same_submitter:
+        raise PermissionDenied(
+            "Two submissions of the same participant are not compared here (the paired figures would show "
+            "per-sample differences); their figures are on their result pages."
+        )
     with_private = private_revealed and both_count_at_the_end
     aggregates = ("development", "public", "private") if with_private else ("development", "public")
     return ComparisonAccess(aggregates, ("development",), False)

@@ -272,8 +272,8 @@ def critical_difference(
     average = ranks.mean(axis=1)
     cd = nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6 * n))
     statistic = p_value = None
-    if k >= 3 and not np.all(ranks == ranks[:, :1]):
-        result = stats.friedmanchisquare(*values)
+    if k >= 3 and not np.all(ranks == ranks[:1, :]):  # not every method tied within every block
+        result = stats.friedmanchisquare(*(values * signs))
         if math.isfinite(result.statistic):
             statistic, p_value = float(result.statistic), float(result.pvalue)
     return CriticalDifference(
@@ -704,7 +704,7 @@ class Candidates:
     board: str = "public"
     final_available: bool = False
     options: tuple[Candidate, ...] = ()
-    total: int = 0  # rows on the board (the options hold the first COMPARE_CANDIDATES)
+    more: bool = False  # the board has more rows than the options' first COMPARE_CANDIDATES
 
 
 def _chosen_board(private_revealed: bool, board: str | None) -> str:
@@ -745,7 +745,7 @@ def comparison_candidates(db: Database, challenge_id: str, *, board: str | None 
         board=board,
         final_available=revealed,
         options=tuple(options),
-        total=len(ranked),
+        more=len(ranked) > COMPARE_CANDIDATES,  # one row past the limit was asked for: no count of the whole board
     )
 
 
@@ -800,7 +800,10 @@ def compare(
             raise ValidationError(
                 "On the final board only each participant's final submissions (and the baselines) are compared."
             )
-        access = comparison_access(viewer, owner_id=owner_id, private_revealed=revealed, both_count_at_the_end=final)
+        same = rows[a_id]["user_id"] is not None and rows[a_id]["user_id"] == rows[b_id]["user_id"]
+        access = comparison_access(
+            viewer, owner_id=owner_id, private_revealed=revealed, both_count_at_the_end=final, same_submitter=same
+        )
         names = [m for m in metrics.METRICS]
         card_a, card_b = rows[a_id], rows[b_id]
         need_values = bool(access.per_sample_splits) or not all(

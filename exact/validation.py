@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
 from exact.errors import ValidationError
 
@@ -104,7 +105,8 @@ def clean_challenge_id(value: str | None, *, max_length: int) -> str:
 
 
 REQUEST_KEY_MAX_LENGTH = 100
-_REQUEST_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}\Z")  # printable ASCII, no spaces: what the forms and API send
+# Printable ASCII, no spaces: what the forms and the API send.
+_REQUEST_KEY_RE = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_KEY_MAX_LENGTH}}}\Z")
 
 
 def clean_request_key(key: str | None) -> str | None:
@@ -145,3 +147,23 @@ def clean_score(value: object) -> float:
     if abs(number) > MAX_SCORE_MAGNITUDE:
         raise ValidationError(f"Score must be between -{MAX_SCORE_MAGNITUDE:g} and {MAX_SCORE_MAGNITUDE:g}.")
     return number
+
+
+NEXT_PATH_MAX_LENGTH = 2048
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` when it is a path on this site ("/challenge?challenge=x"), else "/".
+
+    Refused: anything not starting with a single "/" ("//evil.example" and "/\\evil" are other hosts to a
+    browser), any backslash, control character or whitespace (browsers drop tabs and newlines, turning
+    "/\\t/evil" into "//evil"), anything with a scheme or host, and overlong values.
+    """
+    if not value or len(value) > NEXT_PATH_MAX_LENGTH or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value

@@ -253,3 +253,18 @@ def test_the_old_call_without_statistics_still_works():
     spec = charts.ranking_bar(frame)
     assert spec["data"][0]["x"] == [0.9, 0.8]
     assert not math.isnan(spec["layout"]["xaxis"]["range"][0])
+
+
+def test_user_text_cannot_put_markup_into_a_chart():
+    """Plotly renders links and line breaks in chart text: names and method names are escaped."""
+    import json
+
+    import pandas as pd
+
+    from exact import charts
+
+    table = pd.DataFrame({"rank": [1, 2], "username": ['<a href="https://evil.example">x</a>', "bob"],
+                          "method": ["<br>m", "n"], "score": [0.9, 0.8]})  # fmt: skip
+    spec = json.dumps(charts.ranking_bar(table))
+    assert "<a href" not in spec and "&lt;a href" in spec
+    assert "<br>m" not in spec

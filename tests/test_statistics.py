@@ -21,7 +21,7 @@ from scipy import stats as scipy_stats
 from db import evaluations as evaluations_sql
 from exact import splits, statistics
 from exact.competition import Rules
-from exact.errors import NotFound, ValidationError
+from exact.errors import NotFound, PermissionDenied, ValidationError
 from exact.evaluation_sets import BASELINES
 from exact.moderation import moderate
 from exact.permissions import MIN_STATISTIC_SAMPLES, SHOWN_DECIMALS
@@ -605,3 +605,36 @@ def test_the_final_board_compares_final_submissions_once_revealed(db, stores, pe
         statistics.compare(db, None, "gt-final", probe.id, quinn.id)  # pat's probe does not count at the end
     public = statistics.compare(db, None, "gt-final", probe.id, quinn.id, board="public")
     assert public.board == "public"
+
+
+def test_friedman_is_computed_when_methods_disagree_across_blocks():
+    """Three methods on two blocks whose ranks are not all the same in every block: the Friedman test applies.
+    Known answer (rank sums 2, 4, 6 over n = 2 blocks): chi2 = 12 / (n k (k + 1)) * sum(R^2) - 3 n (k + 1) = 4."""
+    result = critical_difference(
+        [[0.9, 0.8], [0.5, 0.4], [0.1, 0.2]],
+        methods=["a", "b", "c"],
+        blocks=["m1", "m2"],
+        higher_is_better=[True, True],
+    )
+    assert result is not None and result.friedman_statistic == pytest.approx(4.0)
+    assert result.friedman_p == pytest.approx(math.exp(-2.0))  # chi2 with 2 degrees of freedom: p = exp(-x / 2)
+    tied = critical_difference(
+        [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]],
+        methods=["a", "b", "c"],
+        blocks=["m1", "m2"],
+        higher_is_better=[True, True],
+    )
+    assert tied is not None and tied.friedman_statistic is None  # every method tied in every block: no test to run
+
+
+def test_two_submissions_of_one_participant_are_compared_only_by_organisers(db, stores, board_world, people):
+    """Two uploads that differ on one sample would make the paired figures (win counts, the mean difference) that
+    sample's own comparison: the self-differencing oracle the review found. Organisers may still compare them."""
+    masks = board_world["prepared"].masks
+    second = submit(db, stores, people["pat"], CID, masks + 0.2, "Pat's second method")
+    first = board_world["made"]["pat"].id
+    for viewer in (None, people["pat"].id, people["quinn"].id):
+        with pytest.raises(PermissionDenied, match="same participant"):
+            statistics.compare(db, viewer, CID, first, second.id)
+    organiser = statistics.compare(db, people["olivia"].id, CID, first, second.id)
+    assert organiser.access.is_organiser and not organiser.metrics.empty

@@ -31,8 +31,8 @@ import streamlit as st
 from db.database import Database
 from exact import sessions
 from exact.accounts import User
+from exact.validation import safe_next
 from ui.runtime import get_secret_key, get_settings
-from web.auth_routes import safe_next
 
 _USER_ID = "auth_user_id"
 _SESSION_ID = "auth_session_id"
@@ -53,7 +53,7 @@ class LoginTarget:
 
 
 def clean_next(value: str | None) -> str:
-    """``value`` if it is a path on this site (``/submit?challenge=x``), else "/": web.auth_routes.safe_next, the
+    """``value`` if it is a path on this site (``/submit?challenge=x``), else "/": exact.validation.safe_next, the
     rule /auth/session itself applies to ``next``, so the tab and the browser's redirect always agree."""
     return safe_next(value)
 

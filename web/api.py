@@ -11,6 +11,7 @@ import hashlib
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Security, UploadFile
@@ -24,7 +25,7 @@ from exact.api_tokens import TokenUser
 from exact.arrays import ATTRIBUTIONS_KEY
 from exact.challenges import FILE_KINDS, Challenge, file_for_download, get_challenge, list_challenges
 from exact.competition import allowance, get_rules
-from exact.errors import DatabaseUnavailable, PermissionDenied
+from exact.errors import DatabaseUnavailable, InvalidToken, PermissionDenied
 from exact.evaluation_sets import evaluated_challenges, get_evaluation
 from exact.scores import iter_leaderboard_csv, leaderboard, submit_score
 from exact.storage import UploadedFile
@@ -177,7 +178,9 @@ def me(who: Visitor) -> schemas.MeOut:
     if who is None:
         raise ApiProblem(401, "Send a token: Authorization: Bearer exact_….",
                          headers={"WWW-Authenticate": 'Bearer realm="exact"'})  # fmt: skip
-    token = next(t for t in api_tokens.list_tokens(database(), who.user.id) if t.id == who.token_id)
+    token = next((t for t in api_tokens.list_tokens(database(), who.user.id) if t.id == who.token_id), None)
+    if token is None:  # revoked between the check and this read
+        raise InvalidToken()
     return schemas.MeOut(
         username=who.user.username,
         role=who.user.role,
@@ -490,11 +493,13 @@ def challenge_leaderboard_csv(
     challenge = get_challenge(db, challenge_id)
     chunks = iter_leaderboard_csv(db, challenge.challenge_id, show_all=show_all, board=board)
     first = next(chunks)  # the header: any refusal (an unrevealed final board) happens before the answer starts
+    # Ids made through Django may hold any character: the header gets a safe name and the exact one (RFC 6266).
     name = f"{challenge.challenge_id}-leaderboard.csv"
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
 
     def body():
         yield first
         yield from chunks
 
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    disposition = f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(name)}"
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})

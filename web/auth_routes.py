@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from exact import sessions
+from exact.validation import safe_next
 from web import resources
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 LOGIN_PATH = "/login"
 LOGIN_FAILED_PATH = "/login?handover=failed"  # the login page explains that this attempt has to be repeated
 _MAX_BODY_BYTES = 8192  # a ticket and a path (at most 2,048 characters, percent-encoded)
-_MAX_NEXT_LENGTH = 2048
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -83,23 +83,6 @@ def _log_out(request: Request, *, secure: bool) -> Response:
     response = _redirect("/")
     response.delete_cookie(sessions.COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="lax")
     return response
-
-
-def safe_next(value: str | None) -> str:
-    """``value`` when it is a path on this site ("/challenge?challenge=x"), else "/".
-
-    Refused: anything not starting with a single "/" ("//evil.example" and "/\\evil" are other hosts to a
-    browser), any backslash, control character or whitespace (browsers drop tabs and newlines, turning
-    "/\\t/evil" into "//evil"), anything with a scheme or host, and overlong values.
-    """
-    if not value or len(value) > _MAX_NEXT_LENGTH or not value.startswith("/") or value.startswith("//"):
-        return "/"
-    if "\\" in value or any(ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value):
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return value
 
 
 def _from_our_own_pages(request: Request) -> bool:

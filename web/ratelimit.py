@@ -48,16 +48,6 @@ class RateLimiter:
                 return None
             return (1 - bucket.tokens) / self.refill_per_s
 
-    def waiting(self, key: str) -> float | None:
-        """Like ``take`` without spending: None while ``key`` has a request left, else the seconds to wait."""
-        now = self._clock()
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                return None
-            tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.refill_per_s)
-            return None if tokens >= 1 else (1 - tokens) / self.refill_per_s
-
     def _forget_full(self, now: float) -> None:
         rate, capacity = self.refill_per_s, self.capacity
         full = [k for k, b in self._buckets.items() if b.tokens + (now - b.updated) * rate >= capacity]

@@ -133,6 +133,12 @@ def test_metrics_are_prometheus_text_with_requests_and_the_queue(api: httpx.Clie
     assert ("/api/v1/challenges", "200") in labels
     assert ("/api/v1/challenges/{challenge_id}", "404") in labels  # the template, never the raw id
     assert not any("no-such-thing" in route for route, _ in labels)
+    for n in range(3):  # invented methods are one label, not a new series each
+        httpx.request(f"FOO{n}", f"{api_server.url}/api/v1/challenges")
+    text = httpx.get(f"{api_server.url}/metrics").text
+    methods = {s.labels["method"] for f in text_string_to_metric_families(text) if f.name == "exact_http_requests"
+               for s in f.samples}  # fmt: skip
+    assert "OTHER" in methods and not any(m.startswith("FOO") for m in methods)
     assert "exact_http_request_duration_seconds" in families
     assert {s.labels["state"] for s in families["exact_scoring_queue_depth"].samples} == {"queued", "running"}
     assert families["exact_database_up"].samples[0].value == 1.0
