@@ -22,6 +22,7 @@ from exact.storage import MediaStorage, UploadedFile
 from tests.browser.conftest import UI_TIMEOUT_MS
 from tests.conftest import make_user
 from tests.live_server import REPO_ROOT, LiveApp
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -76,10 +77,12 @@ def session_cookie(page: Page) -> str | None:
 
 def wait_for_cookie(page: Page, *, present: bool) -> None:
     """Until the browser holds (or no longer holds) the session cookie that /auth/session sets (or clears)."""
-    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-    while (session_cookie(page) is not None) != present:
-        assert time.monotonic() < deadline, f"the session cookie was {'never set' if present else 'never cleared'}"
-        page.wait_for_timeout(50)
+    wait_until(
+        lambda: (session_cookie(page) is not None) == present,
+        f"the session cookie to be {'set' if present else 'cleared'}",
+        limit_seconds=UI_TIMEOUT_MS / 1000,
+        every=0.05,
+    )
 
 
 def expect_logged_in(page: Page, username: str) -> None:
