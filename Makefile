@@ -18,7 +18,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime
+# The optional extra for trained models (requirements-models.txt): PyTorch's CPU build, Captum, safetensors, ONNX.
+$(VENV)/.models: requirements.txt requirements-models.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-models.txt
+	touch $@
+
+run: $(VENV)/.runtime $(VENV)/.models
 	$(PY) -m exact run --port $(PORT)
 
 # Browser journeys drive Debian's Chromium; playwright cannot download its own browser here.
@@ -30,7 +35,7 @@ browser:
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
-test: $(VENV)/.dev browser
+test: $(VENV)/.dev $(VENV)/.models browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -53,7 +58,7 @@ load: $(VENV)/.dev
 init-db: $(VENV)/.runtime
 	$(PY) -m exact init-db
 
-demo: $(VENV)/.runtime
+demo: $(VENV)/.runtime $(VENV)/.models
 	$(PY) -m exact demo
 
 clean:
