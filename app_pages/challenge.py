@@ -10,10 +10,13 @@ from exact.evaluation_sets import get_evaluation
 from exact.metrics import METRICS
 from exact.results import ground_truth_statistics
 from exact.scores import leaderboard
+from exact.trained_models import list_models
+from exact.xaitris import describe_protocol
 from ui import snippets
 from ui.auth import current_user, login_link
 from ui.board import leaderboard_table
 from ui.competition import allowance_line, status_line
+from ui.models import models_section
 from ui.runtime import get_db, get_private_storage, get_storage
 from ui.widgets import challenge_picker, format_score
 
@@ -95,9 +98,13 @@ if evaluation is not None:
             f"Generated XAI-TRIS benchmark: {spec['scenario']} scenario, {spec['size']}×{spec['size']}, "
             f"{spec['background']} background, α = {spec['alpha']}."
         )
+    # Scores under different protocols are not comparable: every challenge says which one ranks it.
+    st.markdown(f"**Protocol:** {describe_protocol(evaluation.benchmark)}")
     if viewer is not None and viewer.is_organiser and can_edit(db, viewer.id, challenge.challenge_id):
         with st.expander("Ground-truth statistics (organisers only)"):
             st.json(ground_truth_statistics(db, get_private_storage(), viewer.id, challenge.challenge_id))
+
+models_section(db, storage, list_models(db, viewer.id if viewer else None, challenge.challenge_id))
 
 st.subheader("Leaderboard")
 board = leaderboard(db, challenge.challenge_id, limit=10, charts=False)  # the top ten only

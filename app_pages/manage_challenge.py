@@ -20,10 +20,12 @@ from exact.errors import NotFound
 from exact.evaluation_sets import get_evaluation
 from exact.scoring import score_waiting_baselines
 from exact.storage import UploadedFile
+from exact.trained_models import models_available
 from ui.auth import require_login
 from ui.competition import moderation_section, rules_inputs, status_line
 from ui.evaluation_form import evaluation_section
 from ui.feedback import user_errors
+from ui.models import model_upload_section
 from ui.runtime import get_db, get_private_storage, get_settings, get_storage
 from ui.widgets import CURRENT_CHALLENGE, plural, remember_challenge, unknown_challenge
 
@@ -190,6 +192,8 @@ if current is not None:
             publish_private_board(db, user.id, current.challenge_id)
             st.success("The final (private) leaderboard is now public.")
     moderation_section(db, user, current.challenge_id)
+    if evaluation is not None and models_available():
+        model_upload_section(db, storage, get_private_storage(), user.id, current.challenge_id)
     with st.expander("Delete this challenge"):
         st.warning(
             "Deleting removes the challenge, all its scores and submissions, and its files. This cannot be undone."

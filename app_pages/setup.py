@@ -53,7 +53,7 @@ if submitted:
         report = None
         if with_demo:
             with st.spinner("Loading the demo…"):
-                report = load_demo(db, get_storage(), get_private_storage())
+                report = load_demo(db, get_storage(), get_private_storage(), train_now=False)
         log_in(db, admin)  # the browser gets its cookie on the next run, once this page has been read
         st.query_params.pop("setup_token", None)  # spent: keep it out of the address bar and history
         if report is None or report.password is None:

@@ -278,7 +278,10 @@ def prepare_database(db_url: str, workdir: Path, n_accounts: int, dataset: str =
             apply_schema(db)
             limit = 64 << 20
             report = load_demo(
-                db, MediaStorage(media_root, max_bytes=limit), MediaStorage(private_root, max_bytes=limit)
+                db,
+                MediaStorage(media_root, max_bytes=limit),
+                MediaStorage(private_root, max_bytes=limit),
+                training_epochs=5,  # the load test measures pages, not how well the demo's models are trained
             )
             scores_created = report.scores_created
             _lift_submission_limits(db, targets.submit_challenge_id)

@@ -206,7 +206,7 @@ def delete_everything(conn: Connection, challenge_id: str) -> dict[str, int]:
     )
     tables = (
         "api_score", "exact_submission", "exact_evaluation", "exact_evaluation_split", "exact_competition",
-        "exact_moderation", "exact_final_choice", "exact_challenge_owner", "api_challenge",
+        "exact_moderation", "exact_final_choice", "exact_challenge_owner", "exact_model", "api_challenge",
     )  # fmt: skip
     for table in tables:
         result = conn.execute(sa.text(f"DELETE FROM {table} WHERE challenge_id = :c"), {"c": challenge_id})

@@ -24,6 +24,7 @@ from exact.evaluation_sets import PreparedEvaluation, clean_metric_choice, store
 from exact.paging import Page
 from exact.permissions import require_challenge_organiser
 from exact.storage import MediaStorage, UploadedFile
+from exact.trained_models import TrainingPlan, models_available, queue_benchmark_models
 from exact.validation import CHALLENGE_ID_RE, clean_challenge_id, clean_text
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,8 @@ class EvaluationChoice:
     shown_metrics: tuple[str, ...] = ()
     split_fractions: tuple[float, float, float] = splits.DEFAULT_FRACTIONS
     publish_labels: bool = False
+    # The paper's models to train on a generated benchmark, one of them the model to explain (docs/models.md).
+    training: TrainingPlan | None = None
 
 
 def create_challenge(
@@ -294,6 +297,13 @@ def create_challenge(
     if evaluation is not None:
         primary, shown = clean_metric_choice(evaluation.primary_metric, evaluation.shown_metrics)
         splits.split_sizes(evaluation.prepared.shape[0], evaluation.split_fractions)  # refuse before any write
+        if evaluation.training is not None and evaluation.prepared.benchmark is None:
+            raise ValidationError("Models are trained on generated benchmarks only; upload your own model instead.")
+        if evaluation.training is not None and not models_available():
+            raise ValidationError(
+                "This installation cannot train models (the optional PyTorch extra, requirements-models.txt, is "
+                "not installed); create the challenge without a model."
+            )
         if files.get("dataset") is None and evaluation.prepared.dataset_file is not None:
             files = {**files, "dataset": evaluation.prepared.dataset_file}
     chosen_id = (form.challenge_id or "").strip()
@@ -342,6 +352,14 @@ def create_challenge(
                     split_fractions=evaluation.split_fractions,
                     publish_labels=evaluation.publish_labels,
                 )
+                if evaluation.training is not None:
+                    queue_benchmark_models(
+                        conn,
+                        challenge_id=challenge_id,
+                        benchmark=evaluation.prepared.benchmark,
+                        plan=evaluation.training,
+                        created_by=organiser.id,
+                    )
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
             raise  # e.g. a NOT NULL column of a newer upstream schema: not the user's doing, logged as such

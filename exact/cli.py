@@ -110,7 +110,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from exact.demo import load_demo
 
     db = open_database(settings)
-    report = load_demo(db, *settings.stores())
+    print(
+        f"Loading the demo; the paper-protocol challenge's models train here for {args.epochs} epochs each "
+        "(a few minutes at the paper's 500; --epochs makes it quicker)…",
+        flush=True,
+    )
+    report = load_demo(db, *settings.stores(), training_epochs=args.epochs)
     print(
         f"Demo: {len(report.users_created)} users, {len(report.challenges_created)} challenges, "
         f"{report.scores_created} scores created."
@@ -118,6 +123,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if report.password:
         print(f"Demo users ({', '.join(report.users_created)}) log in with the password: {report.password}")
     return 0
+
+
+def metrics_normalisers() -> tuple[str, ...]:
+    from exact.metrics import EMD_NORMALISERS
+
+    return tuple(EMD_NORMALISERS)
 
 
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
@@ -149,7 +160,7 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         ),
         masks.shape,
     )
-    result = metrics.score_batch(attributions, masks)
+    result = metrics.score_batch(attributions, masks, emd_normaliser=args.emd_normaliser)
     if args.json:
         summary = {name: result.summary[name].to_dict() for name in result.metrics}
         print(json.dumps({"n_samples": result.n_samples, "metrics": summary}, indent=2))
@@ -165,13 +176,14 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run the background scorers on their own: beside app servers started with EXACT_WORKER=off, or on more
     machines that reach the same database and private storage (each adds its processes to the same queue)."""
+    from exact.trained_models import models_available
     from exact.worker import ScoringProcesses, ScoringWorker, WorkerConfig
 
     processes = args.processes if args.processes is not None else settings.scoring_processes
     if processes < 1:
         raise UserError("--processes must be at least 1.")
     db = open_database(settings)
-    if processes == 1:  # one scorer: in this process, no child to supervise
+    if processes == 1 and not models_available():  # one scorer: in this process, no child to supervise
         worker = ScoringWorker(db, *settings.stores(), time_budget=settings.scoring_seconds)
         print("Scoring worker running (1 process); Ctrl+C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
@@ -186,10 +198,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         statement_timeout_ms=settings.statement_timeout_ms,
     )
     db.dispose()  # the processes open their own engines
-    pool = ScoringProcesses(config, processes)
+    trainers = 1 if models_available() else 0
+    pool = ScoringProcesses(config, processes, trainers=trainers)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: pool.stop())
     pool.start()
-    print(f"Scoring worker running ({processes} processes); Ctrl+C stops it.")
+    print(f"Scoring worker running ({processes} processes, {trainers} training); Ctrl+C stops it.")
     with contextlib.suppress(KeyboardInterrupt):
         pool.wait()
     pool.stop()
@@ -515,12 +528,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=cmd_create_user)
 
     demo = commands.add_parser("demo", help="fill the database with a small realistic demo")
+    demo.add_argument(
+        "--epochs",
+        type=int,
+        default=500,
+        help="training epochs of the paper-protocol challenge's models (the paper's 500 by default)",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     evaluate = commands.add_parser("evaluate", help="score attribution maps against masks offline (no database)")
     evaluate.add_argument("--masks", required=True, help=".npz with key 'masks' or .npy, shape (n, H, W)")
     evaluate.add_argument(
         "--attributions", required=True, help=".npy, or .npz with key 'attributions', shape (n, H, W) or (n, H*W)"
+    )
+    evaluate.add_argument(
+        "--emd-normaliser",
+        choices=sorted(metrics_normalisers()),
+        default="diagonal",
+        help="divide the EMD by the grid diagonal (Exact's own protocol) or by sqrt(2HW) (the XAI-TRIS paper's)",
     )
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(handler=cmd_evaluate)

@@ -21,7 +21,7 @@ from db.database import Database
 from exact import arrays, metrics, splits
 from exact.errors import ValidationError
 from exact.storage import MediaStorage, StagedFiles, UploadedFile
-from exact.xaitris import BenchmarkSpec, generate
+from exact.xaitris import BenchmarkSpec, benchmark_protocol, emd_normaliser_name, generate
 
 # Grids up to this many pixels are scored while the submitter waits (8×8: 1,000 samples in well under a second);
 # larger ones (64×64: seconds per sample) go to the background worker.
@@ -32,6 +32,14 @@ BASELINES: dict[str, str] = {
     "laplace": "Laplace edges of the input",
     "input": "The input itself",
     "ground_truth": "Ground truth (ceiling)",
+}
+# The paper protocol computes the edge baselines as XAI-TRIS's xai/methods.py does; the names whose meaning
+# changes get their own labels so a leaderboard says which definition it shows. The random and ground-truth
+# labels stay the same under both protocols: other code finds those baselines by label.
+PAPER_BASELINES: dict[str, str] = {
+    **BASELINES,
+    "sobel": "Sobel filter of the input (one axis, signed, as in XAI-TRIS)",
+    "laplace": "Laplace filter of the input (signed, as in XAI-TRIS)",
 }
 BASELINE_USERNAME = "baseline"
 # Scenarios whose test masks cannot be derived from anything published (the pattern's position varies per
@@ -69,6 +77,16 @@ class EvaluationSet:
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.n_samples, self.height, self.width
+
+    @property
+    def protocol(self) -> str | None:
+        """The generated benchmark's protocol ("paper" or "exact"); None for an uploaded evaluation set."""
+        return benchmark_protocol(self.benchmark)
+
+    @property
+    def emd_normaliser(self) -> str:
+        """The ``exact.metrics.EMD_NORMALISERS`` name this evaluation set's EMD score is computed with."""
+        return emd_normaliser_name(self.benchmark)
 
     @property
     def scored_inline(self) -> bool:
@@ -160,16 +178,37 @@ def secret_seed() -> int:
     return secrets.randbits(63)
 
 
-def baseline_attributions(inputs: np.ndarray, masks: np.ndarray, *, seed: int | None = None) -> dict[str, np.ndarray]:
+def baseline_labels(protocol: str | None = "exact") -> dict[str, str]:
+    """Baseline name -> the method name shown for it, for a benchmark protocol (None: an uploaded set)."""
+    return PAPER_BASELINES if protocol == "paper" else BASELINES
+
+
+def baseline_attributions(
+    inputs: np.ndarray, masks: np.ndarray, *, protocol: str | None = "exact", seed: int | None = None
+) -> dict[str, np.ndarray]:
     """Reference attributions every method should beat (and the ground truth, which none can).
 
-    The random baseline's seed is secret (drawn here, never stored), so nobody can recompute its attributions.
+    ``protocol`` "exact" (and None, for uploaded sets): random = standard normal, sobel = gradient magnitude over
+    both axes, laplace = |Laplacian|. "paper", as XAI-TRIS's get_baselines: random = uniform on [-1, 1], sobel =
+    ``scipy.ndimage.sobel`` along the last axis only and laplace = ``scipy.ndimage.laplace``, both signed. The input
+    baseline is the input itself under both (XAI-TRIS divides it by its sum, which no metric can tell apart: they
+    take |a| and normalise it). The random baseline's seed is secret (drawn here, never stored), so nobody can
+    recompute its attributions.
     """
     images = inputs.reshape(masks.shape).astype(np.float64)
+    rng = np.random.default_rng(secret_seed() if seed is None else seed)
+    if protocol == "paper":
+        return {
+            "random": rng.uniform(-1.0, 1.0, size=masks.shape),
+            "sobel": np.stack([ndimage.sobel(x) for x in images]),
+            "laplace": np.stack([ndimage.laplace(x) for x in images]),
+            "input": images,
+            "ground_truth": masks.astype(np.float64),
+        }
     sobel = np.stack([np.hypot(ndimage.sobel(x, axis=0), ndimage.sobel(x, axis=1)) for x in images])
     laplace = np.stack([np.abs(ndimage.laplace(x)) for x in images])
     return {
-        "random": np.random.default_rng(secret_seed() if seed is None else seed).standard_normal(masks.shape),
+        "random": rng.standard_normal(masks.shape),
         "sobel": sobel,
         "laplace": laplace,
         "input": images,
@@ -230,7 +269,9 @@ def store_evaluation(
         labels_published=bool(publish_labels and prepared.labels is not None),
     )
     baseline_ids = []
-    for name, attribution in baseline_attributions(prepared.inputs, prepared.masks).items():
+    protocol = benchmark_protocol(prepared.benchmark)
+    labels = baseline_labels(protocol)
+    for name, attribution in baseline_attributions(prepared.inputs, prepared.masks, protocol=protocol).items():
         path = private.write(
             f"evaluations/{challenge_id}/baselines", UploadedFile(f"{name}.npy", arrays.npy_bytes(attribution))
         )
@@ -239,7 +280,7 @@ def store_evaluation(
             challenge_id=challenge_id,
             kind="baseline",
             username=BASELINE_USERNAME,
-            method_name=BASELINES[name],
+            method_name=labels[name],
             file_path=path,
             primary_metric=primary_metric,
         )

@@ -5,7 +5,8 @@ No Streamlit, no I/O. Formulas and the not-scorable rules: docs/metrics.md.
 For one sample, ``a`` is the attribution (H x W) and ``m`` the mask (H x W, values >= 0, "inside" = ``m > 0``):
 
 * ``emd``: 1 - EMD(p, q) / D with p = m / sum(m), q = |a| / sum(|a|), Euclidean ground cost between pixel
-  coordinates and D = sqrt((H-1)^2 + (W-1)^2). The EMD is the exact optimal-transport cost (network simplex).
+  coordinates and D = sqrt((H-1)^2 + (W-1)^2) (``emd_normaliser="diagonal"``, the default) or D = sqrt(2*H*W)
+  (``"sqrt_2hw"``, the XAI-TRIS paper's code). The EMD is the exact optimal-transport cost (network simplex).
 * ``mass``: sum of |a| inside the mask / sum of |a|.
 * ``precision``: share of the top-k pixels by |a| inside the mask, k = number of mask pixels; a tie group across
   the k-th place counts by its expected value.
@@ -34,11 +35,13 @@ except ImportError:  # pragma: no cover - another POT layout: ot.emd2 alone is u
     _pot_network_simplex = None
 
 __all__ = [
+    "EMD_NORMALISERS",
     "METRICS",
     "EvaluationResult",
     "MetricInfo",
     "MetricSummary",
     "emd_cost",
+    "emd_divisor",
     "score_batch",
     "summarise",
 ]
@@ -58,7 +61,8 @@ METRICS: Mapping[str, MetricInfo] = MappingProxyType(
             "emd",
             "EMD score",
             "1 - EMD / D: the exact earth mover's distance between the normalised mask and the normalised |attribution|"
-            " (Euclidean ground cost between pixel positions), divided by the grid diagonal D. 1 = same distribution.",
+            " (Euclidean ground cost between pixel positions), divided by the grid diagonal D (sqrt(2HW) on"
+            " XAI-TRIS paper-protocol benchmarks). 1 = same distribution.",
         ),
         "mass": MetricInfo(
             "mass",
@@ -80,6 +84,17 @@ METRICS: Mapping[str, MetricInfo] = MappingProxyType(
 )
 
 Progress = Callable[[int, int], None]
+
+# What the EMD is divided by, for an H x W grid. "diagonal": the largest distance on the grid, so the score spans
+# [0, 1]; "sqrt_2hw": sqrt(n_dim + n_dim) with n_dim = H*W, as XAI-TRIS's eval/eval_utils.py computes it (at 8 x 8
+# 11.31 instead of 9.90, so the same EMD scores higher).
+EMD_NORMALISERS: Mapping[str, str] = MappingProxyType(
+    {
+        "diagonal": "the grid diagonal sqrt((H - 1)^2 + (W - 1)^2)",
+        "sqrt_2hw": "sqrt(2 * H * W), as in the XAI-TRIS paper's code",
+    }
+)
+DEFAULT_EMD_NORMALISER = "diagonal"
 
 # Mass, precision and AUC work on chunks of rows of about this many pixels (8 x 8: 16,384 samples at once;
 # 64 x 64: 256), so their (n, H*W) temporaries stay bounded (~10 MB each) for any n.
@@ -385,16 +400,24 @@ def _row_slices(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return col_idx, starts
 
 
+def emd_divisor(shape: tuple[int, int], name: str = DEFAULT_EMD_NORMALISER) -> float:
+    """D of the EMD score 1 - EMD / D on an H x W grid, for a name in ``EMD_NORMALISERS``."""
+    if name not in EMD_NORMALISERS:
+        raise ValueError(f"unknown EMD normaliser {name!r}; known: {', '.join(EMD_NORMALISERS)}")
+    h, w = shape
+    return math.sqrt(2 * h * w) if name == "sqrt_2hw" else math.hypot(h - 1, w - 1)
+
+
 def _emd_scores(
     m_scaled: np.ndarray,
     a_scaled: np.ndarray,
     scorable: np.ndarray,
     shape: tuple[int, int],
     progress: Progress | None,
+    divisor: float,
 ) -> np.ndarray:
     n = m_scaled.shape[0]
     out = np.full(n, np.nan)
-    _, _, diagonal = _grid(*shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         diff_all = m_scaled / m_scaled.sum(axis=1, keepdims=True)  # p
         diff_all -= a_scaled / a_scaled.sum(axis=1, keepdims=True)  # p - q
@@ -423,8 +446,8 @@ def _emd_scores(
             else:
                 unit = _unit_emd(surplus_all[s0:s1], deficit_all[d0:d1], src_all[s0:s1], dst_all[d0:d1], shape)
                 cost = moved[i] * unit
-            # A 1 x 1 grid has D = 0, but then p = q and the score is 1 by definition.
-            out[i] = 1.0 - cost / diagonal if diagonal > 0 else 1.0
+            # A 1 x 1 grid has diagonal D = 0, but then p = q and the score is 1 by definition.
+            out[i] = 1.0 - cost / divisor if divisor > 0 else 1.0
         if progress is not None and i + 1 < n and ((i + 1) % step == 0 or time.monotonic() - last_report > 1.0):
             progress(i + 1, n)
             last_report = time.monotonic()
@@ -479,6 +502,7 @@ def score_batch(
     *,
     metrics: Iterable[str] | None = None,
     progress: Progress | None = None,
+    emd_normaliser: str = DEFAULT_EMD_NORMALISER,
 ) -> EvaluationResult:
     """Score n attribution maps against n masks.
 
@@ -486,8 +510,12 @@ def score_batch(
     ``exact.arrays`` to validate uploads first: this function raises ValueError on malformed input.
     ``metrics``: names from ``METRICS`` (default: all), reported in registry order.
     ``progress(done, total)`` is called with (0, n) first, with samples done while the EMD runs, and (n, n) last.
+    ``emd_normaliser``: a name from ``EMD_NORMALISERS``, what the EMD score divides the EMD by ("diagonal"; the
+    XAI-TRIS paper protocol uses "sqrt_2hw"). The other metrics do not depend on it.
     """
     names = _selected(metrics)
+    if emd_normaliser not in EMD_NORMALISERS:
+        raise ValueError(f"unknown EMD normaliser {emd_normaliser!r}; known: {', '.join(EMD_NORMALISERS)}")
     a, m, h, w = _prepare(attributions, masks)
     n = m.shape[0]
     if progress is not None:
@@ -501,7 +529,8 @@ def score_batch(
     for name in names:
         if name == "emd":
             m_scaled, _ = _scaled_by_row_max(m)
-            values = _emd_scores(m_scaled, a_scaled, scorable, (h, w), progress)
+            divisor = emd_divisor((h, w), emd_normaliser)
+            values = _emd_scores(m_scaled, a_scaled, scorable, (h, w), progress, divisor)
         else:
             values = _vectorised(name, a, a_scaled, inside)
         keep = scorable & (k < h * w) if name == "auc" else scorable

@@ -233,7 +233,9 @@ def _score_chunk(
         if progress is not None:
             progress(done_elsewhere + done, total)
 
-    result = metrics.score_batch(attributions[first:stop], masks[first:stop], progress=report)
+    result = metrics.score_batch(
+        attributions[first:stop], masks[first:stop], progress=report, emd_normaliser=evaluation.emd_normaliser
+    )
     values = {name: [_json_float(v) for v in result.per_sample[name].tolist()] for name in result.metrics}
     seconds = spent_before + time.monotonic() - started
     with db.transaction() as conn:

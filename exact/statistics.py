@@ -30,7 +30,7 @@ from exact import metrics, splits
 from exact.accounts import User, load_active_user
 from exact.competition import rules_in
 from exact.errors import NotFound, ValidationError
-from exact.evaluation_sets import BASELINES
+from exact.evaluation_sets import BASELINES, PAPER_BASELINES
 from exact.permissions import (
     MIN_STATISTIC_SAMPLES,
     ComparisonAccess,
@@ -59,12 +59,25 @@ GROUP_HELP = (
     f"significant after Holm's correction (α = {ALPHA:g}) share a group. Computed within the shown page."
 )
 BASELINE_DESCRIPTIONS: dict[str, str] = {
-    BASELINES["random"]: "Standard normal noise drawn with a secret seed: where an uninformative method lands.",
+    BASELINES["random"]: "Random noise drawn with a secret seed (standard normal; uniform on [−1, 1] under the "
+    "XAI-TRIS paper protocol): where an uninformative method lands.",
     BASELINES["sobel"]: "The gradient magnitude of the input (Sobel filter): highlights the edges of the image.",
     BASELINES["laplace"]: "The absolute Laplacian of the input: another edge detector, sharper than Sobel.",
     BASELINES["input"]: "The input image itself used as its own attribution.",
     BASELINES["ground_truth"]: "The true masks: the ceiling no method can pass.",
+    PAPER_BASELINES["sobel"]: "The Sobel filter of the input along one axis, signed, as XAI-TRIS computes it.",
+    PAPER_BASELINES["laplace"]: "The Laplacian of the input, signed, as XAI-TRIS computes it.",
 }
+
+
+def baseline_description(method_name: str) -> str:
+    """What a reference row is; model-based ones are named "<method> · <model>" (exact.trained_models)."""
+    if method_name in BASELINE_DESCRIPTIONS:
+        return BASELINE_DESCRIPTIONS[method_name]
+    method, separator, model = method_name.partition(" · ")
+    if separator:
+        return f"{method} attributions of the model to explain ({model}), computed on the server with Captum."
+    return ""
 RANDOM_BASELINE = BASELINES["random"]
 CEILING_BASELINE = BASELINES["ground_truth"]
 
@@ -481,7 +494,7 @@ def _card(row: dict[str, Any], viewer: User | None, owner_id: int | None, rank: 
         submission_id=row["id"],
         is_baseline=baseline,
         method=row["method_name"],
-        description=BASELINE_DESCRIPTIONS.get(row["method_name"], "") if baseline else (row["description"] or ""),
+        description=baseline_description(row["method_name"]) if baseline else (row["description"] or ""),
         url="" if baseline else (row["url"] or ""),
         username=None if baseline else row["username"],
         created_at=row["created_at"],

@@ -10,6 +10,7 @@ its lease expires. Design: docs/architecture.md, "Parallel scoring".
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -53,6 +54,8 @@ class ScoringWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    thread_name = "exact-scoring-worker"
+
     def run_once(self) -> bool:
         """Score one waiting chunk; False when there was none."""
         done = score_next_chunk(
@@ -78,7 +81,7 @@ class ScoringWorker:
                 self._stop.wait(5)
 
     def start(self) -> ScoringWorker:
-        self._thread = threading.Thread(target=self.run_forever, name="exact-scoring-worker", daemon=True)
+        self._thread = threading.Thread(target=self.run_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -86,6 +89,18 @@ class ScoringWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class TrainingWorker(ScoringWorker):
+    """Trains the models of generated benchmarks (exact.trained_models), one job after another. A process of its
+    own: a 64×64 model trains for a long time, and scoring must not wait for it."""
+
+    thread_name = "exact-training-worker"
+
+    def run_once(self) -> bool:
+        from exact.trained_models import train_next
+
+        return train_next(self.db, self.media, self.private) is not None
 
 
 @dataclass(frozen=True)
@@ -100,13 +115,15 @@ class WorkerConfig:
     statement_timeout_ms: int | None = None
     poll_seconds: float = 1.0
     chunking: Chunking = field(default_factory=Chunking)
+    role: str = "scoring"  # or "training" (TrainingWorker)
 
 
 def run_worker_process(config: WorkerConfig, parent_pid: int | None = None) -> None:
     """The body of one worker process: its own engine (never one inherited from the parent), until SIGTERM/SIGINT
     or until the parent that started it is gone."""
     db = Database(config.database_url, pool_size=1, max_overflow=2, statement_timeout_ms=config.statement_timeout_ms)
-    worker = ScoringWorker(
+    worker_class = TrainingWorker if config.role == "training" else ScoringWorker
+    worker = worker_class(
         db,
         MediaStorage(config.media_root, max_bytes=config.max_bytes),
         MediaStorage(config.private_root, max_bytes=config.max_bytes),
@@ -136,18 +153,21 @@ def run_worker_process(config: WorkerConfig, parent_pid: int | None = None) -> N
 
 
 class ScoringProcesses:
-    """``processes`` worker processes (spawned: a fresh interpreter each, so no engine or lock crosses a fork),
-    kept running by a supervising thread in this process."""
+    """``processes`` scoring processes and ``trainers`` training processes (spawned: a fresh interpreter each, so
+    no engine or lock crosses a fork), kept running by a supervising thread in this process."""
 
-    def __init__(self, config: WorkerConfig, processes: int, *, check_seconds: float = 2.0):
+    def __init__(self, config: WorkerConfig, processes: int, *, trainers: int = 0, check_seconds: float = 2.0):
         if processes < 1:
             raise ValueError("at least one scoring process is needed")
+        if trainers < 0:
+            raise ValueError("the number of training processes cannot be negative")
         self.config = config
-        self.count = processes
+        self.scorers = processes
+        self.count = processes + trainers
         self.check_seconds = check_seconds
         self._context = multiprocessing.get_context("spawn")
-        self._processes: list[multiprocessing.process.BaseProcess | None] = [None] * processes
-        self._started_at = [0.0] * processes
+        self._processes: list[multiprocessing.process.BaseProcess | None] = [None] * self.count
+        self._started_at = [0.0] * self.count
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -156,10 +176,12 @@ class ScoringProcesses:
         return [p.pid for p in self._processes if p is not None and p.pid is not None and p.is_alive()]
 
     def _start_one(self, index: int) -> None:
+        training = index >= self.scorers
+        config = dataclasses.replace(self.config, role="training") if training else self.config
         process = self._context.Process(
             target=run_worker_process,
-            args=(self.config, os.getpid()),
-            name=f"exact-scorer-{index}",
+            args=(config, os.getpid()),
+            name=f"exact-trainer-{index - self.scorers}" if training else f"exact-scorer-{index}",
             daemon=True,  # ends with this process
         )
         process.start()

@@ -24,7 +24,7 @@ def _cli(*args, db_url, media_root, stdin="", extra_env=None):
     )
 
 
-DEMO_COMPETITIONS = ("xai-tris-rigid-8x8-running", "xai-tris-rigid-8x8-finished")
+DEMO_COMPETITIONS = ("xai-tris-rigid-8x8-running", "xai-tris-rigid-8x8-finished", "xai-tris-paper-rigid-8x8")
 
 
 def test_init_db_create_user_and_demo(empty_db_url, media_root):
@@ -50,7 +50,11 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
     assert row.is_staff and not row.is_superuser
     assert row.password.split("$")[1] == "1000000" and passwords.check_password("violet-otter-42-lamp", row.password)
 
-    first = _cli("demo", db_url=empty_db_url, media_root=media_root, extra_env={"EXACT_DEMO_PASSWORD": "demo-pass-123"})
+    # Two epochs: the paper's 500 are for real use; what is checked here is that the models exist and load.
+    first = _cli(
+        "demo", "--epochs", "2", db_url=empty_db_url, media_root=media_root,
+        extra_env={"EXACT_DEMO_PASSWORD": "demo-pass-123"},
+    )  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert "demo-pass-123" in first.stdout
     second = _cli("demo", db_url=empty_db_url, media_root=media_root)
@@ -63,7 +67,7 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
                 "SELECT count(*), count(DISTINCT username), min(created_at) < now() - interval '5 days' FROM api_score"
             )
         ).one()
-    assert len(challenges) == 5 and users == 1 + 8
+    assert len(challenges) == 6 and users == 1 + 8
     for challenge in challenges:
         # The scored-on-the-server competitions have a generated dataset but no model or template file.
         for path in [p for p in challenge[1:] if p or challenge.challenge_id not in DEMO_COMPETITIONS]:
@@ -83,6 +87,13 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
                 "LEFT JOIN auth_user u ON u.id = o.user_id"
             )
         ).all()
+        models = conn.execute(
+            sa.text(
+                "SELECT architecture, status, explained, test_accuracy BETWEEN 0 AND 1 FROM exact_model "
+                "WHERE challenge_id = 'xai-tris-paper-rigid-8x8' ORDER BY id"
+            )
+        ).all()
+        files = conn.execute(sa.text("SELECT weights_path, onnx_path FROM exact_model")).all()
         phases = dict(
             conn.execute(
                 sa.text(
@@ -93,6 +104,9 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
         )
     db.dispose()
     assert [tuple(row) for row in scored] == [
+        # The paper-protocol challenge: the five model-free baselines and the explained CNN's five Captum ones.
+        ("xai-tris-paper-rigid-8x8", "baseline", 10, 10),
+        ("xai-tris-paper-rigid-8x8", "participant", 2, 2),
         ("xai-tris-rigid-8x8-finished", "baseline", 5, 5),
         ("xai-tris-rigid-8x8-finished", "participant", 3, 3),
         ("xai-tris-rigid-8x8-running", "baseline", 5, 5),
@@ -100,6 +114,9 @@ def test_init_db_create_user_and_demo(empty_db_url, media_root):
     ]
     assert {username for _, username in owners} == {"olivia.organiser"}, "every demo challenge has its organiser"
     assert phases == {"xai-tris-rigid-8x8-finished": True, "xai-tris-rigid-8x8-running": False}
+    assert [tuple(row) for row in models] == [("MLP8by8", "ready", False, True), ("CNN8by8", "ready", True, True)]
+    for weights, onnx in files:
+        assert (media_root / weights).is_file() and (media_root / onnx).is_file()
 
 
 def test_create_user_refuses_weak_password_and_duplicates(db_url, media_root):
@@ -156,6 +173,24 @@ def test_offline_evaluate_prints_every_metric_and_json(tmp_path):
     assert report["n_samples"] == 6
     assert report["metrics"]["mass"]["mean"] == pytest.approx(expected_mass, abs=1e-12)
     assert all(m["n_not_scorable"] == 1 and m["n_scored"] == 5 for m in report["metrics"].values())
+
+
+def test_offline_evaluate_takes_the_papers_emd_normaliser(tmp_path):
+    import json
+
+    import numpy as np
+
+    masks = np.zeros((1, 8, 8))
+    masks[0, 2, 2] = 1
+    attributions = np.zeros((1, 8, 8))
+    attributions[0, 2, 3] = 1  # all the mass one pixel away: EMD = 1
+    np.save(tmp_path / "masks.npy", masks)
+    np.save(tmp_path / "attr.npy", attributions)
+    files = ("--masks", str(tmp_path / "masks.npy"), "--attributions", str(tmp_path / "attr.npy"), "--json")
+    ours = json.loads(_evaluate(*files).stdout)["metrics"]["emd"]["mean"]
+    paper = json.loads(_evaluate(*files, "--emd-normaliser", "sqrt_2hw").stdout)["metrics"]["emd"]["mean"]
+    assert ours == pytest.approx(1 - 1 / 98**0.5, abs=1e-12)  # the grid diagonal sqrt(7^2 + 7^2)
+    assert paper == pytest.approx(1 - 1 / 128**0.5, abs=1e-12)  # XAI-TRIS: sqrt(2 * 8 * 8)
 
 
 def test_offline_evaluate_refuses_bad_files_with_a_message(tmp_path):

@@ -572,6 +572,9 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
     assert [chart.proto for chart in at.get("plotly_chart")], "a preview of the benchmark"
     preview = _charts(at)[0]
     assert _subplot_titles(preview)[4:] == ["mask"] * 4
+    assert at.radio(key="bench_protocol").value == "paper"  # the default; this test uses Exact's own settings
+    at.radio(key="bench_protocol").set_value("exact")
+    run(at)
     at.selectbox(key="bench_scenario").set_value("xor")
     at.radio(key="bench_background").set_value("correlated")
     at.slider(key="bench_alpha").set_value(0.7)
@@ -636,6 +639,7 @@ def test_create_an_8x8_benchmark_challenge_scores_its_baselines_at_once(app, db,
 
 def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, people, stores, media_root, private_root):
     at = _manage_new(app, db, people["organiser"])
+    at.radio(key="bench_protocol").set_value("exact")
     at.radio(key="bench_size").set_value(64)
     run(at)
     at.number_input(key="bench_n_64").set_value(20)  # 3 evaluation samples: a few seconds for the worker
@@ -665,6 +669,63 @@ def test_create_a_64x64_benchmark_leaves_the_baselines_to_the_worker(app, db, pe
     run(board)
     assert set(board.dataframe[0].value["status"]) == {"done"}
     assert scalar(db, "SELECT dataset FROM api_challenge WHERE challenge_id = 'big-linear'").endswith("64x64.npz")
+
+
+def _published_fields(at) -> tuple[float, str]:
+    alpha = one(at.number_input, "Signal weight α (published)")
+    splits = one(at.text_input, "Train / validation / test % (published)")
+    assert alpha.disabled and splits.disabled, "the published values are not editable"
+    return alpha.value, splits.value
+
+
+def test_the_paper_protocol_is_the_default_and_fixes_the_published_parameters(app, db, people, private_root):
+    at = _manage_new(app, db, people["organiser"])
+    protocol = at.radio(key="bench_protocol")
+    assert protocol.value == "paper" and protocol.options[0].startswith("XAI-TRIS paper protocol")
+    assert protocol.options[1] == "Exact's own settings"
+    assert not [s for s in at.slider if s.key == "bench_alpha"], "no free alpha under the paper protocol"
+    # Published values (Clark et al. 2024, data_config_8by8.json / data_config.json), typed from the paper.
+    assert at.selectbox(key="bench_scenario").value == "rigid"
+    assert _published_fields(at) == (0.65, "80/10/10")
+    assert at.number_input(key="bench_paper_n_8").value == 10_000
+    at.radio(key="bench_background").set_value("correlated")
+    run(at)
+    assert _published_fields(at) == (0.2, "80/10/10")
+    at.radio(key="bench_size").set_value(64)
+    run(at)
+    assert _published_fields(at) == (0.375, "90/5/5")
+    assert at.number_input(key="bench_paper_n_64").value == 40_000
+    at.radio(key="bench_size").set_value(8)
+    run(at)
+    at.number_input(key="bench_paper_n_8").set_value(200)  # a quick trial: fewer samples, same parameters
+    run(at)
+    # The paper trains its MLP and CNN on rigid benchmarks (LLR only on linear); the CNN is explained by default.
+    model = at.selectbox(key="bench_model")
+    assert model.value == "CNN8by8" and model.options == [
+        "Multi-layer perceptron (8x8)", "Convolutional network (8x8)",
+        "No model (participants explain whatever they like)",
+    ]  # fmt: skip
+    assert any("XAI-TRIS paper protocol" in c.value and "200 of the published 10,000" in c.value for c in at.caption)
+    _create(at, "Paper rigid", "paper-rigid")
+    assert not at.error, values(at.error)
+
+    row = rows(db, "SELECT n_samples, benchmark FROM exact_evaluation WHERE challenge_id = 'paper-rigid'")[0]
+    assert row["n_samples"] == 20  # the 10 % test split of 200
+    benchmark = row["benchmark"]
+    assert benchmark["protocol"] == "paper" and benchmark["n_samples"] == 200 and benchmark["seed"] != 0
+    assert (benchmark["alpha"], benchmark["splits"], benchmark["smoothing_sigma"]) == (0.2, [0.8, 0.1, 0.1], 3.0)
+    baselines = rows(
+        db,
+        "SELECT method_name, status FROM exact_submission WHERE challenge_id = 'paper-rigid' AND kind = 'baseline' "
+        "ORDER BY id",
+    )
+    assert [b["method_name"] for b in baselines] == list(evaluation_sets.PAPER_BASELINES.values())
+    assert "one axis" in baselines[1]["method_name"] and {b["status"] for b in baselines} == {"done"}
+    with np.load(private_root / "evaluations/paper-rigid/masks.npz", allow_pickle=False) as npz:
+        masks = npz["masks"]
+    assert set(np.unique(masks)) == {0.0, 1.0} and (masks.sum(axis=(1, 2)) == 4).all()  # 8×8 rigid: 4 cells
+    models = rows(db, "SELECT architecture, explained, status, epochs_total FROM exact_model ORDER BY id")
+    assert [tuple(m.values()) for m in models] == [("MLP8by8", False, "queued", 500), ("CNN8by8", True, "queued", 500)]
 
 
 def test_a_refused_benchmark_form_stores_nothing(app, db, people, media_root, private_root):

@@ -383,13 +383,14 @@ def test_the_worker_command_starts_the_processes_asked_for_and_stops_on_sigterm(
     command = [sys.executable, "-m", "exact", "worker", "--processes", "3"]
     worker = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _connections(db, name) == 3, "three scoring processes to connect")
+        # Three scorers and, since the optional PyTorch extra is installed, one training process.
+        wait_until(lambda: _connections(db, name) == 4, "three scoring processes and the trainer to connect")
         done = "SELECT count(*) FROM exact_submission WHERE id = ANY(:ids) AND status = 'done'"
         wait_until(lambda: _scalar(db, done, ids=jobs) == 2, "both submissions to be scored")
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output.decode()
-    assert "Scoring worker running (3 processes)" in output.decode()
+    assert "Scoring worker running (3 processes, 1 training)" in output.decode()
     wait_until(lambda: _connections(db, name) == 0, "the processes' connections to close")
     assert _scalar(db, "SELECT count(*) FROM api_score WHERE challenge_id = 'par'") == 2

@@ -61,6 +61,7 @@ OUR_TABLES = (
     "exact_api_token",  # the HTTP API's personal access tokens (issue 10)
     "exact_login_ticket",  # the login cookie's one-time hand-over (issue 10)
     "exact_password_reset",  # a password an administrator reset must be changed (docs/journeys.md)
+    "exact_model",  # models a challenge ships to be explained (docs/models.md, issue 12)
 )
 OUR_SCORE_INDEXES = ("exact_score_challenge_score_idx", "exact_score_challenge_user_idx", "exact_score_created_idx")
 
@@ -229,7 +230,9 @@ def test_schema_sql_only_creates_when_missing_and_inserts() -> None:
     statements = [s.strip() for s in text.split(";") if s.strip()]
     assert len(statements) > 30
     for statement in statements:
-        assert re.match(r"(CREATE\s+(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS|INSERT\s+INTO)\s", statement, re.I), statement
+        assert re.match(r"(CREATE\s+(TABLE|(UNIQUE\s+)?INDEX)\s+IF\s+NOT\s+EXISTS|INSERT\s+INTO)\s", statement, re.I), (
+            statement
+        )
 
 
 def test_apply_twice_is_idempotent(empty_db_url: str) -> None:

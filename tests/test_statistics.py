@@ -638,3 +638,17 @@ def test_two_submissions_of_one_participant_are_compared_only_by_organisers(db, 
             statistics.compare(db, viewer, CID, first, second.id)
     organiser = statistics.compare(db, people["olivia"].id, CID, first, second.id)
     assert organiser.access.is_organiser and not organiser.metrics.empty
+
+
+def test_every_reference_row_is_described_under_both_protocols_and_for_model_baselines():
+    from exact.evaluation_sets import BASELINES, PAPER_BASELINES
+    from exact.statistics import baseline_description
+
+    for labels in (BASELINES, PAPER_BASELINES):
+        assert all(baseline_description(label) for label in labels.values())
+    assert "along one axis" in baseline_description(PAPER_BASELINES["sobel"])
+    assert baseline_description("Saliency · Convolutional network (8x8)") == (
+        "Saliency attributions of the model to explain (Convolutional network (8x8)), computed on the server with "
+        "Captum."
+    )
+    assert baseline_description("Someone's method") == ""

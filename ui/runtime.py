@@ -93,7 +93,9 @@ def get_secret_key() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _worker_for(url: str):
-    """EXACT_SCORING_PROCESSES scoring processes, supervised by a thread of this server process."""
+    """EXACT_SCORING_PROCESSES scoring processes and, with the optional PyTorch extra, one training process,
+    supervised by a thread of this server process."""
+    from exact.trained_models import models_available
     from exact.worker import ScoringProcesses, WorkerConfig
 
     settings = get_settings()
@@ -105,7 +107,8 @@ def _worker_for(url: str):
         time_budget=settings.scoring_seconds,
         statement_timeout_ms=settings.statement_timeout_ms,
     )
-    return ScoringProcesses(config, settings.scoring_processes).start()
+    trainers = 1 if models_available() else 0
+    return ScoringProcesses(config, settings.scoring_processes, trainers=trainers).start()
 
 
 def ensure_worker() -> None:

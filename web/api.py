@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware import Middleware
 
-from exact import api_tokens, intake, operations, results, scoring
+from exact import api_tokens, intake, operations, results, scoring, trained_models
 from exact.accounts import User
 from exact.api_tokens import TokenUser
 from exact.arrays import ATTRIBUTIONS_KEY
@@ -303,6 +303,41 @@ def challenge_file(challenge_id: str, kind: FileKind, _: Visitor) -> FileRespons
     if path is None:
         raise ApiProblem(404, f"Challenge {challenge.challenge_id!r} has no {kind} file.")
     return FileResponse(path, filename=path.name, media_type="application/octet-stream")
+
+
+def _model_out(model: trained_models.ChallengeModel) -> schemas.ModelOut:
+    base = f"/api/v1/challenges/{model.challenge_id}/models/{model.id}"
+    ready = model.status == "ready"
+    return schemas.ModelOut(
+        id=model.id, architecture=model.architecture, label=model.label, source=model.source,
+        explained=model.explained, status=model.status, test_accuracy=model.test_accuracy,
+        validation_accuracy=model.validation_accuracy, epochs_done=model.epochs_done,
+        epochs_total=model.epochs_total, error=model.error,
+        weights_path=f"{base}/weights" if ready and model.has_weights else None,
+        onnx_path=f"{base}/onnx" if ready and model.has_onnx else None,
+        pytorch_snippet=trained_models.pytorch_snippet(model) if ready else None,
+    )  # fmt: skip
+
+
+@api.get("/challenges/{challenge_id}/models", response_model=schemas.ModelListOut, tags=["challenges"],
+         summary="The models to explain, with accuracy and files")  # fmt: skip
+def challenge_models(challenge_id: str, who: Visitor) -> schemas.ModelListOut:
+    db = database()
+    challenge = get_challenge(db, challenge_id)
+    models = trained_models.list_models(db, who.id if who else None, challenge.challenge_id)
+    return schemas.ModelListOut(items=[_model_out(model) for model in models])
+
+
+@api.get("/challenges/{challenge_id}/models/{model_id}/{kind}", tags=["challenges"], summary="Download a model",
+         response_class=FileResponse, responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+def challenge_model_file(
+    challenge_id: str, model_id: int, kind: Literal["weights", "onnx"], _: Visitor
+) -> FileResponse:
+    db = database()
+    challenge = get_challenge(db, challenge_id)
+    path = trained_models.model_file(db, media(), challenge.challenge_id, model_id, kind)
+    name = f"{challenge.challenge_id}-{path.name}"
+    return FileResponse(path, filename=name, media_type="application/octet-stream")
 
 
 @api.get("/challenges/{challenge_id}/allowance", response_model=schemas.AllowanceOut, tags=["submitting"],

@@ -97,6 +97,27 @@ class EvaluationOut(BaseModel):
     benchmark: dict[str, Any] | None
 
 
+class ModelOut(BaseModel):
+    id: int
+    architecture: str
+    label: str
+    source: str
+    explained: bool
+    status: str
+    test_accuracy: float | None
+    validation_accuracy: float | None
+    epochs_done: int
+    epochs_total: int
+    error: str | None
+    weights_path: str | None
+    onnx_path: str | None
+    pytorch_snippet: str | None
+
+
+class ModelListOut(BaseModel):
+    items: list[ModelOut]
+
+
 class ChallengeOut(ChallengeSummaryOut):
     description: str
     rules: RulesOut

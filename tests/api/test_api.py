@@ -465,3 +465,46 @@ def test_an_upload_without_a_good_token_is_refused_before_its_body_is_read(api_s
             answer = sock.recv(4096).decode(errors="replace")
         assert answer.startswith(f"HTTP/1.1 {status}"), answer
         assert "application/problem+json" in answer
+
+
+# --- models to explain (docs/models.md): trained by the live server's own training process --------------------------
+
+
+def test_the_servers_trainer_ships_the_models_and_the_api_serves_them(api_server: LiveApp, api: httpx.Client):
+    from exact import networks
+    from exact.trained_models import TrainingPlan
+
+    organiser = _organiser(api_server)
+    challenge_id = _name("models-")
+    media = MediaStorage(api_server.media_root, max_bytes=MAX_BYTES)
+    private = MediaStorage(api_server.private_root, max_bytes=MAX_BYTES)
+    prepared = evaluation_sets.prepare_benchmark(BenchmarkSpec(scenario="rigid", size=8, n_samples=200, seed=4))
+    create_challenge(
+        api_server.db, media, organiser.id, ChallengeForm("Explain the CNN", "d", challenge_id), {},
+        evaluation=EvaluationChoice(prepared=prepared, private=private, training=TrainingPlan("CNN8by8", epochs=2)),
+    )  # fmt: skip
+
+    def listed() -> list[dict]:
+        response = api.get(f"/challenges/{challenge_id}/models")
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    assert [m["status"] for m in listed()] == ["queued", "queued"]
+    wait_until(lambda: all(m["status"] == "ready" for m in listed()), "the server's trainer to train both models")
+    models = listed()
+    assert [(m["architecture"], m["explained"]) for m in models] == [("MLP8by8", False), ("CNN8by8", True)]
+    inputs = np.random.default_rng(5).normal(size=(3, 8, 8)).astype(np.float32)
+    for model in models:
+        assert 0 <= model["test_accuracy"] <= 1 and model["epochs_done"] == 2
+        weights = api.get(model["weights_path"].removeprefix("/api/v1"))
+        graph = api.get(model["onnx_path"].removeprefix("/api/v1"))
+        assert weights.status_code == 200 and graph.status_code == 200
+        loaded = networks.load_safetensors(weights.content, model["architecture"], 8)
+        np.testing.assert_allclose(networks.predict_onnx(graph.content, inputs), networks.predict(loaded, inputs),
+                                   atol=1e-5)  # fmt: skip
+        assert "safetensors.torch.load_file" in model["pytorch_snippet"]
+    # The explained CNN's Captum baselines were queued by the trainer and scored by the scorer: reference rows.
+    board = lambda: api.get(f"/challenges/{challenge_id}/leaderboard").json()  # noqa: E731
+    wait_until(lambda: sum(" · " in b["method"] for b in board()["baselines"]) == 5, "the model baselines")
+    is_problem(api.get(f"/challenges/{challenge_id}/models/{models[0]['id'] + 999}/weights"), 404)
+    is_problem(api.get(f"/challenges/{challenge_id}/models/{models[0]['id']}/pickle"), 422)

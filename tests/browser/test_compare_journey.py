@@ -49,7 +49,7 @@ def demo_app(scratch_databases, tmp_path_factory, request: pytest.FixtureRequest
         private = MediaStorage(app.private_root, max_bytes=MAX_BYTES)
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("EXACT_DEMO_PASSWORD", PASSWORD)
-            load_demo(app.db, media, private)
+            load_demo(app.db, media, private, training_epochs=2)  # its models need not be trained fully here
         _add_participants(app, media, private)
         yield app
 

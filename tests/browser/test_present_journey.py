@@ -98,7 +98,10 @@ def test_screenshots_of_the_demo_board(live_app: LiveApp, chromium) -> None:
     make_user(db, "root", superuser=True)
     limit = 64 << 20
     load_demo(
-        db, MediaStorage(live_app.media_root, max_bytes=limit), MediaStorage(live_app.private_root, max_bytes=limit)
+        db,
+        MediaStorage(live_app.media_root, max_bytes=limit),
+        MediaStorage(live_app.private_root, max_bytes=limit),
+        training_epochs=2,  # the paper-protocol challenge's models: present, not trained to the paper's 500 epochs
     )
     port = live_app.url.rsplit(":", 1)[1]
     browser = chromium.browser_type.launch(
