@@ -43,12 +43,15 @@ st.markdown(challenge.description)
 
 st.subheader("Files")
 storage = get_storage()
+models = list_models(db, viewer.id if viewer else None, challenge.challenge_id)
 file_columns = st.columns(len(FILE_KINDS))
 for column, (kind, (label, _, _)) in zip(file_columns, FILE_KINDS.items(), strict=True):
     path = file_for_download(storage, challenge, kind)
     with column:
         if path is None:
-            st.button(f"{label}: not provided", disabled=True, key=f"download_{kind}_none")
+            shipped = kind == "model" and models  # the models of a generated benchmark are listed under Models
+            st.button(f"{label}: see Models below" if shipped else f"{label}: not provided", disabled=True,
+                      key=f"download_{kind}_none")  # fmt: skip
         else:
             st.download_button(
                 f"Download {label[0].lower() + label[1:] if label[1:2].islower() else label}",
@@ -104,7 +107,7 @@ if evaluation is not None:
         with st.expander("Ground-truth statistics (organisers only)"):
             st.json(ground_truth_statistics(db, get_private_storage(), viewer.id, challenge.challenge_id))
 
-models_section(db, storage, list_models(db, viewer.id if viewer else None, challenge.challenge_id))
+models_section(db, storage, models)
 
 st.subheader("Leaderboard")
 board = leaderboard(db, challenge.challenge_id, limit=10, charts=False)  # the top ten only

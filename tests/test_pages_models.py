@@ -75,6 +75,7 @@ def test_models_waiting_to_be_trained_say_so(app, db, people, challenge):
     text = _texts(at)
     assert "This challenge asks you to explain **Convolutional network (8x8)**" in text
     assert text.count("Waiting to be trained") == 2
+    assert "Model: see Models below" in [b.label for b in at.button], "not 'Model: not provided'"
     # Scores under different protocols are not comparable, so the page says which one this challenge uses.
     assert "**Protocol:** Exact's own protocol: α = 0.5, 200 samples, 70/15/15 split" in text
 
