@@ -131,12 +131,6 @@ def fail_training(conn: Connection, model_id: int, error: str) -> None:
     )
 
 
-def explained_model(conn: Connection, challenge_id: str) -> dict[str, Any] | None:
-    query = sa.text(f"SELECT {MODEL_COLUMNS} FROM exact_model WHERE challenge_id = :c AND explained")
-    row = conn.execute(query, {"c": challenge_id}).mappings().first()
-    return dict(row) if row else None
-
-
 def set_explained(conn: Connection, challenge_id: str, model_id: int) -> None:
     """Make ``model_id`` the one model the challenge asks to explain (the partial unique index keeps it one)."""
     conn.execute(
@@ -147,11 +141,6 @@ def set_explained(conn: Connection, challenge_id: str, model_id: int) -> None:
         sa.text("UPDATE exact_model SET explained = true WHERE challenge_id = :c AND id = :id"),
         {"c": challenge_id, "id": model_id},
     )
-
-
-def queue_depth(conn: Connection) -> int:
-    query = sa.text("SELECT count(*) FROM exact_model WHERE status IN ('queued', 'training')")
-    return int(conn.execute(query).scalar_one())
 
 
 def has_participant_submissions(conn: Connection, challenge_id: str) -> bool:

@@ -478,10 +478,5 @@ def _withdraw_model_baselines(conn: Connection, challenge_id: str) -> int:
     return models_sql.delete_baselines_named(conn, challenge_id, [f"{label} · %" for label in MODEL_METHODS.values()])
 
 
-def training_queue_depth(db: Database) -> int:
-    with db.connect() as conn:
-        return models_sql.queue_depth(conn)
-
-
 def accuracy_text(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
