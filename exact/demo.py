@@ -114,14 +114,46 @@ _BENCHMARKS = (
 _METHODS = (("alice", "Pattern-aware saliency", 0.9), ("bob", "Gradient × input", 0.5), ("carol", "Noisy LRP", 0.25))
 
 
+def _simulated_submissions(
+    db: Database,
+    storage: MediaStorage,
+    private: MediaStorage,
+    report: DemoReport,
+    rng: np.random.Generator,
+    challenge_id: str,
+    masks: np.ndarray,
+    methods: tuple[tuple[str, str, float], ...],
+) -> None:
+    """Each simulated participant uploads attributions that recover ``quality`` of the true pattern; scored here."""
+    from exact.intake import submit_attributions
+    from exact.scoring import process_submission
+
+    for username, method, quality in methods:
+        with db.connect() as conn:
+            user = users_sql.get_by_username(conn, username)
+        attributions = quality * masks + (1 - quality) * np.abs(rng.standard_normal(masks.shape))
+        buffer = io.BytesIO()
+        np.save(buffer, attributions, allow_pickle=False)
+        submission = submit_attributions(
+            db,
+            storage,
+            user["id"],
+            challenge_id,
+            UploadedFile(f"{username}.npy", buffer.getvalue()),
+            method_name=method,
+            description="Demo submission.",
+        )
+        process_submission(db, storage, private, submission.id)
+        report.scores_created += 1
+
+
 def _benchmark_challenges(
     db: Database, storage: MediaStorage, private: MediaStorage, report: DemoReport, rng: np.random.Generator
 ) -> None:
     from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
     from exact.competition import Rules
     from exact.evaluation_sets import prepare_benchmark, secret_seed
-    from exact.intake import submit_attributions
-    from exact.scoring import process_submission, score_waiting_baselines
+    from exact.scoring import score_waiting_baselines
     from exact.xaitris import BenchmarkSpec
 
     with db.connect() as conn:
@@ -154,24 +186,7 @@ def _benchmark_challenges(
             rules=Rules(daily_limit=5, total_limit=50, final_count=2),
         )
         score_waiting_baselines(db, storage, private, challenge_id)
-        masks = prepared.masks
-        for username, method, quality in _METHODS:
-            with db.connect() as conn:
-                user = users_sql.get_by_username(conn, username)
-            attributions = quality * masks + (1 - quality) * np.abs(rng.standard_normal(masks.shape))
-            buffer = io.BytesIO()
-            np.save(buffer, attributions, allow_pickle=False)
-            submission = submit_attributions(
-                db,
-                storage,
-                user["id"],
-                challenge_id,
-                UploadedFile(f"{username}.npy", buffer.getvalue()),
-                method_name=method,
-                description="Demo submission.",
-            )
-            process_submission(db, storage, private, submission.id)
-            report.scores_created += 1
+        _simulated_submissions(db, storage, private, report, rng, challenge_id, prepared.masks, _METHODS)
         with db.transaction() as conn:
             competition_sql.save_rules(
                 conn,
@@ -213,8 +228,7 @@ def _paper_challenge(
     from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
     from exact.competition import Rules
     from exact.evaluation_sets import prepare_benchmark, secret_seed
-    from exact.intake import submit_attributions
-    from exact.scoring import process_submission, score_waiting_baselines
+    from exact.scoring import score_waiting_baselines
     from exact.trained_models import TrainingPlan, models_available, train_next
     from exact.xaitris import BenchmarkSpec
 
@@ -252,24 +266,7 @@ def _paper_challenge(
     while trains and train_now and train_next(db, storage, private) is not None:
         pass  # the command line trains here, so its models and their baselines exist once it returns
     score_waiting_baselines(db, storage, private, PAPER_CHALLENGE_ID)
-    masks = prepared.masks
-    for username, method, quality in _METHODS[:2]:
-        with db.connect() as conn:
-            user = users_sql.get_by_username(conn, username)
-        attributions = quality * masks + (1 - quality) * np.abs(rng.standard_normal(masks.shape))
-        buffer = io.BytesIO()
-        np.save(buffer, attributions, allow_pickle=False)
-        submission = submit_attributions(
-            db,
-            storage,
-            user["id"],
-            PAPER_CHALLENGE_ID,
-            UploadedFile(f"{username}.npy", buffer.getvalue()),
-            method_name=method,
-            description="Demo submission.",
-        )
-        process_submission(db, storage, private, submission.id)
-        report.scores_created += 1
+    _simulated_submissions(db, storage, private, report, rng, PAPER_CHALLENGE_ID, prepared.masks, _METHODS[:2])
     report.challenges_created.append(PAPER_CHALLENGE_ID)
 
 

@@ -71,6 +71,18 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
+def open_page(app, db: Database, user, page: str, **query: str) -> AppTest:
+    """A fresh browser session of ``user`` (None: a visitor) on ``page`` with the given query string."""
+    at = app()
+    if user is not None:
+        log_in_state(at, db, user.id)
+    run(at)
+    at.query_params.clear()
+    for name, value in query.items():
+        at.query_params[name] = value
+    return run(at.switch_page(page))
+
+
 def goto(at: AppTest, page: str) -> AppTest:
     """Open a page as its navigation link does (the link carries no query string) and run."""
     at.query_params.clear()

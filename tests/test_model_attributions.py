@@ -17,17 +17,11 @@ from captum.attr import LRP, DeepLift, GradientShap, IntegratedGradients, Salien
 from exact import model_attributions as ma
 from exact import networks as nw
 from exact.errors import ValidationError
+from tests.test_networks import he_initialised
 
 SIZED = [(name, size) for name, arch in nw.ARCHITECTURES.items() for size in arch.sizes]
 
 
-def he_initialised(name: str, size: int, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = nw.build(name, size)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight)
-    return model.eval()
 
 
 def images(size: int, n: int, seed: int = 1) -> np.ndarray:

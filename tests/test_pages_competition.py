@@ -27,7 +27,7 @@ from exact.scores import leaderboard, submit_score
 from exact.storage import MediaStorage, UploadedFile
 from exact.xaitris import BenchmarkSpec
 from tests.conftest import make_user
-from tests.pages_helpers import click, log_in_state, one, rows, run, scalar, values
+from tests.pages_helpers import click, one, open_page, rows, run, scalar, values
 
 MAX_BYTES = 200 * 1024 * 1024
 GT_ID = "gt-final"
@@ -66,16 +66,7 @@ def _text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _open(app, db, user, page: str, **query: str):
-    """A fresh browser session of ``user`` (None: a visitor) on ``page`` with the given query string."""
-    at = app()
-    if user is not None:
-        log_in_state(at, db, user.id)
-    run(at)
-    at.query_params.clear()
-    for name, value in query.items():
-        at.query_params[name] = value
-    return run(at.switch_page(page))
+_open = open_page
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -14,7 +14,7 @@ from exact.storage import MediaStorage
 from exact.trained_models import TrainingPlan
 from exact.xaitris import BenchmarkSpec
 from tests.conftest import make_user
-from tests.pages_helpers import log_in_state, run
+from tests.pages_helpers import open_page
 
 MAX_BYTES = 64 << 20
 CHALLENGE = "paper8"
@@ -53,15 +53,7 @@ def challenge(db, stores, people):
     return CHALLENGE
 
 
-def _open(app, db, user, page: str, **query: str):
-    at = app()
-    if user is not None:
-        log_in_state(at, db, user.id)
-    run(at)
-    at.query_params.clear()
-    for name, value in query.items():
-        at.query_params[name] = value
-    return run(at.switch_page(page))
+_open = open_page
 
 
 def _texts(at) -> str:

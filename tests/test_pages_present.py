@@ -15,7 +15,7 @@ from exact.presentation import CHANGE_COLOURS, join_url, qr_data_uri
 from exact.scores import submit_score
 from exact.storage import MediaStorage
 from tests.conftest import make_user
-from tests.pages_helpers import log_in_state, run, title, values
+from tests.pages_helpers import open_page, run, title, values
 
 PAGE = "app_pages/present.py"
 BOARD_ROW = re.compile(
@@ -57,14 +57,7 @@ def boards(db, media_root, people):
 
 def _open(app, db, user, **query: str):
     """A fresh browser session of ``user`` (None: a visitor) on the presentation page with this query string."""
-    at = app()
-    if user is not None:
-        log_in_state(at, db, user.id)
-    run(at)
-    at.query_params.clear()
-    for name, value in query.items():
-        at.query_params[name] = value
-    return run(at.switch_page(PAGE))
+    return open_page(app, db, user, PAGE, **query)
 
 
 def _html(at) -> list[str]:

@@ -28,9 +28,9 @@ from exact.xaitris import BenchmarkSpec
 from tests.conftest import make_user
 from tests.pages_helpers import (
     click,
-    log_in_state,
     offered_pages,
     one,
+    open_page,
     rows,
     run,
     scalar,
@@ -122,16 +122,7 @@ def gt(db, stores, people):
     return {"prepared": prepared, "submission": good, "baselines": baselines}
 
 
-def _open(app, db, user, page: str, **query: str):
-    """A fresh browser session of ``user`` (None: a visitor) on ``page`` with the given query string."""
-    at = app()
-    if user is not None:
-        log_in_state(at, db, user.id)
-    run(at)
-    at.query_params.clear()
-    for name, value in query.items():
-        at.query_params[name] = value
-    return run(at.switch_page(page))
+_open = open_page
 
 
 def _charts(at) -> list[dict]:
