@@ -47,26 +47,33 @@ def get_model(conn: Connection, model_id: int) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
-def claim_training(conn: Connection) -> dict[str, Any] | None:
-    """Mark the oldest queued job (or one whose trainer's lease ran out) as training; None when there is none.
+def claim_training(conn: Connection, challenge_id: str | None = None) -> dict[str, Any] | None:
+    """Mark the oldest queued job (of this challenge, when given) or one whose trainer's lease ran out as training;
+    None when there is none.
 
     Jobs that used up their attempts are marked failed on the way, so they never block the queue.
     """
     conn.execute(
         sa.text(
             """
-            UPDATE exact_model SET status = 'failed', finished_at = now(),
-                error = 'Training stopped unexpectedly ' || attempts || ' times; it was given up.'
-            WHERE status = 'training' AND lease_until < now() AND attempts >= :max_attempts
+            WITH spent AS (
+                SELECT id FROM exact_model
+                WHERE status = 'training' AND lease_until < now() AND attempts >= :max_attempts
+                ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 100
+            )
+            UPDATE exact_model m SET status = 'failed', finished_at = now(),
+                error = 'Training stopped unexpectedly ' || m.attempts || ' times; it was given up.'
+            FROM spent WHERE m.id = spent.id
             """
         ),
         {"max_attempts": MAX_TRAINING_ATTEMPTS},
     )
+    which = "AND challenge_id = :challenge" if challenge_id is not None else ""
     query = sa.text(
         f"""
         WITH pick AS (
             SELECT id FROM exact_model
-            WHERE status = 'queued' OR (status = 'training' AND lease_until < now())
+            WHERE (status = 'queued' OR (status = 'training' AND lease_until < now())) {which}
             ORDER BY created_at, id
             FOR UPDATE SKIP LOCKED
             LIMIT 1
@@ -78,7 +85,7 @@ def claim_training(conn: Connection) -> dict[str, Any] | None:
         RETURNING {", ".join(f"m.{name.strip()}" for name in MODEL_COLUMNS.split(","))}
         """
     )
-    row = conn.execute(query, {"lease": TRAINING_LEASE_SECONDS}).mappings().first()
+    row = conn.execute(query, {"lease": TRAINING_LEASE_SECONDS, "challenge": challenge_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -105,30 +112,46 @@ def extend_training_lease(
     return bool(updated)
 
 
-def finish_training(conn: Connection, model_id: int, attempt: int, **values: Any) -> bool:
-    """Store a trained model's files and accuracies; False when the job is no longer this attempt's."""
+def finish_training(conn: Connection, model_id: int, attempt: int, **values: Any) -> bool | None:
+    """Store a trained model's files and accuracies. Returns whether it is (still) the model to explain, or None
+    when the job is no longer this attempt's."""
     values = {**values, "settings": json.dumps(values.get("settings") or {})}
     assignments = ", ".join(f"{name} = :{name}" for name in values)
-    updated = conn.execute(
+    row = conn.execute(
         sa.text(
             f"""
             UPDATE exact_model SET {assignments}, status = 'ready', lease_until = NULL, finished_at = now()
             WHERE id = :id AND status = 'training' AND attempts = :attempt
+            RETURNING explained
             """
         ),
         {**values, "id": model_id, "attempt": attempt},
+    ).first()
+    return None if row is None else bool(row[0])
+
+
+def fail_training(conn: Connection, model_id: int, attempt: int, error: str) -> bool:
+    """Mark this attempt's job failed; False (nothing changed) when another attempt holds it now."""
+    updated = conn.execute(
+        sa.text(
+            "UPDATE exact_model SET status = 'failed', error = :error, lease_until = NULL, finished_at = now() "
+            "WHERE id = :id AND status = 'training' AND attempts = :attempt"
+        ),
+        {"id": model_id, "attempt": attempt, "error": error[:2000]},
     ).rowcount
     return bool(updated)
 
 
-def fail_training(conn: Connection, model_id: int, error: str) -> None:
-    conn.execute(
+def release_training(conn: Connection, model_id: int, attempt: int) -> bool:
+    """Give a job back to the queue, its attempt not counted (the trainer is stopping, not crashing)."""
+    updated = conn.execute(
         sa.text(
-            "UPDATE exact_model SET status = 'failed', error = :error, lease_until = NULL, finished_at = now() "
-            "WHERE id = :id"
+            "UPDATE exact_model SET status = 'queued', attempts = attempts - 1, lease_until = NULL, epochs_done = 0 "
+            "WHERE id = :id AND status = 'training' AND attempts = :attempt"
         ),
-        {"id": model_id, "error": error[:2000]},
-    )
+        {"id": model_id, "attempt": attempt},
+    ).rowcount
+    return bool(updated)
 
 
 def set_explained(conn: Connection, challenge_id: str, model_id: int) -> None:
@@ -148,8 +171,9 @@ def has_participant_submissions(conn: Connection, challenge_id: str) -> bool:
     return bool(conn.execute(query, {"c": challenge_id}).scalar_one())
 
 
-def delete_baselines_named(conn: Connection, challenge_id: str, like_patterns: list[str]) -> int:
-    """Baseline rows of the challenge whose method name matches one of the LIKE patterns, with their parts."""
+def delete_baselines_named(conn: Connection, challenge_id: str, like_patterns: list[str]) -> list[str]:
+    """Baseline rows of the challenge whose method name matches one of the LIKE patterns, with their parts; returns
+    their files' paths (the caller deletes the files once this is committed). A challenge has a handful of them."""
     chosen = (
         "SELECT id FROM exact_submission WHERE challenge_id = :c AND kind = 'baseline' "
         "AND method_name LIKE ANY(:patterns)"
@@ -157,4 +181,5 @@ def delete_baselines_named(conn: Connection, challenge_id: str, like_patterns: l
     params = {"c": challenge_id, "patterns": like_patterns}
     conn.execute(sa.text(f"DELETE FROM exact_submission_summary WHERE submission_id IN ({chosen})"), params)
     conn.execute(sa.text(f"DELETE FROM exact_scoring_chunk WHERE submission_id IN ({chosen})"), params)
-    return conn.execute(sa.text(f"DELETE FROM exact_submission WHERE id IN ({chosen})"), params).rowcount or 0
+    deleted = conn.execute(sa.text(f"DELETE FROM exact_submission WHERE id IN ({chosen}) RETURNING file_path"), params)
+    return [path for (path,) in deleted if path]

@@ -263,7 +263,7 @@ def _paper_challenge(
         ),
         rules=Rules(daily_limit=5, total_limit=50, final_count=2),
     )
-    while trains and train_now and train_next(db, storage, private) is not None:
+    while trains and train_now and train_next(db, storage, private, challenge_id=PAPER_CHALLENGE_ID) is not None:
         pass  # the command line trains here, so its models and their baselines exist once it returns
     score_waiting_baselines(db, storage, private, PAPER_CHALLENGE_ID)
     _simulated_submissions(db, storage, private, report, rng, PAPER_CHALLENGE_ID, prepared.masks, _METHODS[:2])

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 _MODEL_PACKAGES = ("torch", "captum", "safetensors", "onnx", "onnxruntime")
 
-MODEL_SOURCES = ("trained", "uploaded")
 UPLOAD_FORMATS = {".safetensors": "safetensors", ".onnx": "onnx"}
 # The paper's training set-up (training/training_config.json of XAI-TRIS); tests and demos may shorten it.
 PAPER_EPOCHS = 500
@@ -229,18 +228,34 @@ def train_next(
     private: MediaStorage,
     *,
     on_epoch: Callable[[int, int], None] | None = None,
+    challenge_id: str | None = None,
 ) -> int | None:
-    """Claim the next training job, train, store the files and, for the explained model, queue its model-based
-    baselines. Returns the model's id, or None when nothing was waiting."""
+    """Claim the next training job (of ``challenge_id`` only, when given), train, store the files and, for the
+    explained model, queue its model-based baselines. Returns the model's id, or None when nothing was waiting.
+
+    The lease is renewed with every progress write and between the slow steps after training (export, each Captum
+    method), so a long job is not taken over while it is alive. A stopping trainer (SIGTERM, Ctrl+C) gives its job
+    back to the queue without counting the attempt."""
     with db.transaction() as conn:
-        job = models_sql.claim_training(conn)
+        job = models_sql.claim_training(conn, challenge_id)
     if job is None:
         return None
     from exact import networks  # torch is imported once there is something to train
+
     model_id, attempt = int(job["id"]), int(job["attempts"])
+    epochs_done = [0, int(job["epochs_total"])]
+
+    def renew() -> None:
+        with db.transaction() as conn:
+            if not models_sql.extend_training_lease(
+                conn, model_id, attempt, epochs_done=epochs_done[0], epochs_total=epochs_done[1]
+            ):
+                raise _Abandoned
+
     try:
         with db.connect() as conn:
             evaluation, benchmark = _benchmark_of(conn, job["challenge_id"])
+        renew()  # regenerating a 64×64 benchmark takes a while
         size = int(benchmark.spec.size)
         settings = networks.TrainingSettings(
             epochs=int(job["settings"].get("epochs", PAPER_EPOCHS)), seed=int(job["settings"]["seed"])
@@ -250,14 +265,11 @@ def train_next(
         def progress(done: int, total: int) -> None:
             if on_epoch is not None:
                 on_epoch(done, total)
+            epochs_done[:] = [done, total]
             now = time.monotonic()
             if now - last_write[0] >= _PROGRESS_WRITE_SECONDS or done == total:
                 last_write[0] = now
-                with db.transaction() as conn:
-                    if not models_sql.extend_training_lease(
-                        conn, model_id, attempt, epochs_done=done, epochs_total=total
-                    ):
-                        raise _Abandoned
+                renew()
 
         outcome = networks.train(
             job["architecture"],
@@ -277,16 +289,20 @@ def train_next(
             ),
             "onnx": UploadedFile(f"{job['architecture']}.onnx", networks.onnx_bytes(outcome.model, size)),
         }
+        renew()
         baselines = (
             _model_baselines(
-                outcome.model, job["architecture"], evaluation, media, benchmark.test.labels, settings.seed
+                outcome.model, job["architecture"], evaluation, media, benchmark.test.labels, settings.seed, renew
             )
             if job["explained"]
             else {}
         )
         with media.staged() as staged, private.staged() as private_staged, db.transaction() as conn:
+            # Serialised with an organiser's upload (which locks the challenge too): if the upload made another
+            # model the one to explain meanwhile, this model's baselines are not added.
+            challenges_sql.lock(conn, job["challenge_id"])
             paths = {kind: staged.write(f"challenges/{job['challenge_id']}/models", f) for kind, f in files.items()}
-            if not models_sql.finish_training(
+            still_explained = models_sql.finish_training(
                 conn,
                 model_id,
                 attempt,
@@ -297,19 +313,25 @@ def train_next(
                 test_accuracy=float(test_accuracy),
                 epochs_done=int(outcome.epochs_run),
                 settings={**job["settings"], "best_epoch": int(outcome.best_epoch)},
-            ):
+            )
+            if still_explained is None:
                 raise _Abandoned
-            _insert_baselines(conn, private_staged, evaluation, job["architecture"], baselines)
+            if still_explained:
+                _insert_baselines(conn, private_staged, evaluation, job["architecture"], baselines)
     except _Abandoned:
         log.info("training job %s was taken over by another attempt", model_id)
     except UserError as exc:
         with db.transaction() as conn:
-            models_sql.fail_training(conn, model_id, str(exc))
+            models_sql.fail_training(conn, model_id, attempt, str(exc))
+    except (SystemExit, KeyboardInterrupt):
+        with db.transaction() as conn:
+            models_sql.release_training(conn, model_id, attempt)
+        raise
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("training model %s failed (reference %s)", model_id, reference)
         with db.transaction() as conn:
-            models_sql.fail_training(conn, model_id, f"Training failed on our side (reference {reference}).")
+            models_sql.fail_training(conn, model_id, attempt, f"Training failed on our side (reference {reference}).")
     return model_id
 
 
@@ -328,6 +350,7 @@ def _model_baselines(
     media: MediaStorage,
     targets: np.ndarray | None,
     seed: int,
+    heartbeat: Callable[[], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Captum attributions of the explained model for every evaluation input (the paper's target: the true class;
     without labels, the model's own prediction)."""
@@ -336,10 +359,12 @@ def _model_baselines(
     inputs = load_inputs(evaluation, media)
     if targets is None or len(targets) != inputs.shape[0]:
         targets = np.argmax(networks.predict(model, inputs), axis=1)
-    return {
-        method: model_attributions.attribute(model, method, inputs, np.asarray(targets), seed=seed)
-        for method in model_attributions.MODEL_METHODS
-    }
+    attributions = {}
+    for method in model_attributions.MODEL_METHODS:
+        attributions[method] = model_attributions.attribute(model, method, inputs, np.asarray(targets), seed=seed)
+        if heartbeat is not None:
+            heartbeat()
+    return attributions
 
 
 def _insert_baselines(
@@ -348,16 +373,15 @@ def _insert_baselines(
     evaluation: EvaluationSet,
     architecture: str,
     baselines: dict[str, np.ndarray],
-) -> list[int]:
+) -> None:
     from exact.model_attributions import MODEL_METHODS
 
-    ids = []
     for method, attribution in baselines.items():
         path = private_staged.write(
             f"evaluations/{evaluation.challenge_id}/baselines",
             UploadedFile(f"{architecture}-{method}.npy", arrays.npy_bytes(attribution)),
         )
-        row = evaluations_sql.insert_submission(
+        evaluations_sql.insert_submission(
             conn,
             challenge_id=evaluation.challenge_id,
             kind="baseline",
@@ -366,8 +390,6 @@ def _insert_baselines(
             file_path=path,
             primary_metric=evaluation.primary_metric,
         )
-        ids.append(int(row["id"]))
-    return ids
 
 
 # --- uploaded models (organisers) ----------------------------------------------------------------------------------
@@ -398,8 +420,9 @@ def upload_model(
             "Upload the model as .onnx or .safetensors. Pickled PyTorch files (.pt, .pth, .pkl) are refused: "
             "loading them runs code."
         )
-    if len(upload.data) > media.max_bytes:
-        raise ValidationError(f"The model file is larger than the limit of {media.max_bytes // 2**20} MB.")
+    limit = min(media.max_bytes, networks.MAX_MODEL_BYTES)
+    if len(upload.data) > limit:
+        raise ValidationError(f"The model file is larger than the limit of {limit // 2**20} MB.")
     with db.connect() as conn:
         owner = challenges_sql.get_owner(conn, challenge_id)
         require_challenge_organiser(require_user(conn, actor_id, "upload a model"), owner)
@@ -410,12 +433,9 @@ def upload_model(
     if evaluation.height != evaluation.width or evaluation.height not in (8, 64):
         raise ValidationError("Models can be attached to 8×8 and 64×64 evaluation sets.")
     size = evaluation.height
-    inputs = load_inputs(evaluation, media)
-    labels = _benchmark_test_labels(row)
+    # The file's own checks first: a refused file costs no data loading and no regenerated benchmark.
     if file_format == "onnx":
         networks.check_onnx(upload.data, size)
-        probabilities = networks.predict_onnx(upload.data, inputs)
-        model, weights, onnx_data, declared = None, None, upload.data, "onnx"
     else:
         if not architecture or architecture not in networks.ARCHITECTURES:
             raise ValidationError(
@@ -425,6 +445,13 @@ def upload_model(
             raise ValidationError(
                 f"{architecture} is built for another image size than this challenge's {size}×{size}."
             )
+        networks.load_safetensors(upload.data, architecture, size)
+    inputs = load_inputs(evaluation, media)
+    labels = _benchmark_test_labels(row)
+    if file_format == "onnx":
+        probabilities = networks.predict_onnx(upload.data, inputs)
+        model, weights, onnx_data, declared = None, None, upload.data, "onnx"
+    else:
         model = networks.load_safetensors(upload.data, architecture, size)
         probabilities = networks.predict(model, inputs)
         weights, onnx_data, declared = upload.data, networks.onnx_bytes(model, size), architecture
@@ -456,10 +483,12 @@ def upload_model(
             settings={"size": size},
             created_by=organiser.id,
         )
-        _withdraw_model_baselines(conn, challenge_id)
+        withdrawn = _withdraw_model_baselines(conn, challenge_id)
         models_sql.set_explained(conn, challenge_id, int(created["id"]))
         _insert_baselines(conn, private_staged, evaluation, declared, baselines)
         created = models_sql.get_model(conn, int(created["id"]))
+    for path in withdrawn:  # only once the rows are gone for good
+        private.delete(path)
     return _as_model(created, organiser=True)
 
 
@@ -471,8 +500,9 @@ def _benchmark_test_labels(row: dict[str, Any]) -> np.ndarray | None:
     return np.asarray(generate(BenchmarkSpec.from_dict(dict(row["benchmark"]))).test.labels)
 
 
-def _withdraw_model_baselines(conn: Connection, challenge_id: str) -> int:
-    """The model-based reference rows of the previously explained model: they explain another model now."""
+def _withdraw_model_baselines(conn: Connection, challenge_id: str) -> list[str]:
+    """The model-based reference rows of the previously explained model (they explain another model now); returns
+    their files' paths in the private store."""
     from exact.model_attributions import MODEL_METHODS
 
     return models_sql.delete_baselines_named(conn, challenge_id, [f"{label} · %" for label in MODEL_METHODS.values()])

@@ -199,7 +199,10 @@ class ScoringProcesses:
                     continue
                 if process is not None:
                     log.warning(
-                        "scoring process %s ended (exit code %s); starting another", process.pid, process.exitcode
+                        "%s (pid %s) ended (exit code %s); starting another",
+                        process.name,
+                        process.pid,
+                        process.exitcode,
                     )
                 try:
                     self._start_one(index)

@@ -686,8 +686,15 @@ def test_the_paper_protocol_is_the_default_and_fixes_the_published_parameters(ap
     run(at)
     assert _published_fields(at) == (0.375, "90/5/5")
     assert at.number_input(key="bench_paper_n_64").value == 40_000
+    # 2,000 dense 64×64 test samples take about 33 minutes to score, over the default budget of 15 minutes.
+    assert [w.value for w in at.warning if "EXACT_SCORING_SECONDS" in w.value] == [
+        "Scoring one submission of 2,000 dense 64×64 samples takes about 33 minutes of CPU, more than this "
+        "server's budget of 15 minutes per submission: submissions and baselines would stop unscored. Raise "
+        "EXACT_SCORING_SECONDS (docs/deployment.md) or use fewer samples."
+    ]
     at.radio(key="bench_size").set_value(8)
     run(at)
+    assert not [w for w in at.warning if "EXACT_SCORING_SECONDS" in w.value]  # 1,000 8×8 samples: seconds
     at.number_input(key="bench_paper_n_8").set_value(200)  # a quick trial: fewer samples, same parameters
     run(at)
     # The paper trains its MLP and CNN on rigid benchmarks (LLR only on linear); the CNN is explained by default.

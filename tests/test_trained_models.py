@@ -139,24 +139,101 @@ def test_the_test_accuracy_shown_is_the_models_accuracy_on_the_test_split(db, me
 
 
 def test_a_trainer_that_vanished_leaves_its_job_to_the_next_and_three_crashes_give_up(db, media, private, organiser):
-    _create(db, media, private, organiser.id, explained="MLP8by8")
-    with db.transaction() as conn:
-        from db import trained_models as models_sql
+    from db import trained_models as models_sql
 
+    _create(db, media, private, organiser.id, explained="MLP8by8")
+    expire = "UPDATE exact_model SET lease_until = now() - interval '1 second' WHERE id = :i"
+    with db.transaction() as conn:
         first = models_sql.claim_training(conn)
         assert first["attempts"] == 1 and first["status"] == "training"
         # Its lease is still running: the next claim takes another job instead.
         second = models_sql.claim_training(conn)
         assert second["id"] != first["id"]
-        for _ in range(2):  # the worker of the first job dies twice more (its lease runs out each time)
-            conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second'"))
+        for attempt in (2, 3):  # the first job's trainer dies (its lease runs out) and another takes it up
+            conn.execute(sa.text(expire), {"i": first["id"]})
             again = models_sql.claim_training(conn)
-            assert again["id"] in (first["id"], second["id"])
-        conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second', attempts = 3"))
-        models_sql.claim_training(conn)
-    statuses = _rows(db, "SELECT status, error FROM exact_model WHERE id IN (:a, :b)", a=first["id"], b=second["id"])
-    assert {status for status, _ in statuses} == {"failed"}
-    assert all("given up" in error for _, error in statuses)
+            assert (again["id"], again["attempts"]) == (first["id"], attempt)
+        conn.execute(sa.text(expire), {"i": first["id"]})  # the third trainer dies too
+        third = models_sql.claim_training(conn)
+        assert third["id"] not in (first["id"], second["id"])  # the given-up job is not claimed a fourth time
+    assert _rows(db, "SELECT status, attempts, error FROM exact_model WHERE id = :i", i=first["id"]) == [
+        ("failed", 3, "Training stopped unexpectedly 3 times; it was given up.")
+    ]
+    assert _rows(db, "SELECT status FROM exact_model WHERE id = :i", i=second["id"]) == [("training",)]
+
+
+def test_a_stopping_trainer_gives_its_job_back_without_counting_the_attempt(db, media, private, organiser, monkeypatch):
+    _create(db, media, private, organiser.id, explained="MLP8by8")
+
+    def stop(*_args, **_kwargs):
+        raise SystemExit(0)  # what the worker's SIGTERM handler raises in the middle of a job
+
+    monkeypatch.setattr(networks, "train", stop)
+    with pytest.raises(SystemExit):
+        trained_models.train_next(db, media, private)
+    assert _rows(db, "SELECT status, attempts FROM exact_model ORDER BY id") == [
+        ("queued", 0),
+        ("queued", 0),
+        ("queued", 0),
+    ]
+
+
+def test_a_stale_attempts_failure_does_not_fail_the_live_attempt(db, media, private, organiser):
+    from db import trained_models as models_sql
+
+    _create(db, media, private, organiser.id, explained="MLP8by8")
+    with db.transaction() as conn:
+        job = models_sql.claim_training(conn)
+        conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second' WHERE id = :i"),
+                     {"i": job["id"]})  # fmt: skip
+        live = models_sql.claim_training(conn)
+        assert live["id"] == job["id"]
+        assert not models_sql.fail_training(conn, job["id"], 1, "out of memory in the old attempt")
+    assert _rows(db, "SELECT status, attempts, error FROM exact_model WHERE id = :i", i=job["id"]) == [
+        ("training", 2, None)
+    ]
+
+
+def test_a_model_uploaded_while_the_explained_one_trains_keeps_its_baselines_alone(db, media, private, organiser):
+    _create(db, media, private, organiser.id, explained="CNN8by8")
+    original = networks.train
+
+    def upload_meanwhile(architecture, *args, **kwargs):
+        if architecture == "CNN8by8":  # the explained model is training: the organiser uploads another one
+            _, weights = _trained("MLP8by8")
+            trained_models.upload_model(
+                db, media, private, organiser.id, "bench", UploadedFile("m.safetensors", weights),
+                architecture="MLP8by8",
+            )  # fmt: skip
+        return original(architecture, *args, **kwargs)
+
+    networks.train = upload_meanwhile
+    try:
+        while trained_models.train_next(db, media, private) is not None:
+            pass
+    finally:
+        networks.train = original
+    mlp = trained_models.architecture_label("MLP8by8")
+    names = [n for (n,) in _rows(db, "SELECT method_name FROM exact_submission WHERE method_name LIKE '% · %'")]
+    assert sorted(names) == sorted(f"{label} · {mlp}" for label in CAPTUM_LABELS), "no rows for the CNN"
+    explained = [(m.architecture, m.source) for m in trained_models.list_models(db, None, "bench") if m.explained]
+    assert explained == [("MLP8by8", "uploaded")]
+
+
+def test_withdrawn_baselines_leave_no_files_behind(db, media, private, organiser):
+    _create(db, media, private, organiser.id, explained="MLP8by8")
+    while trained_models.train_next(db, media, private) is not None:
+        pass
+
+    def files_of(architecture: str) -> int:
+        return sum(p.name.startswith(f"{architecture}-") for p in private.root.rglob("*.npy"))
+
+    assert (files_of("MLP8by8"), files_of("CNN8by8")) == (5, 0)  # one per Captum method of the explained MLP
+    _, weights = _trained("CNN8by8")
+    trained_models.upload_model(
+        db, media, private, organiser.id, "bench", UploadedFile("c.safetensors", weights), architecture="CNN8by8"
+    )
+    assert (files_of("MLP8by8"), files_of("CNN8by8")) == (0, 5)
 
 
 def test_a_stale_attempt_cannot_overwrite_the_job_another_worker_took(db, media, private, organiser):

@@ -147,6 +147,26 @@ def _preview(spec: BenchmarkSpec) -> None:
 
 
 NO_MODEL = "none"
+# Scoring a dense 64×64 sample costs about a second of CPU (the exact EMD; docs/architecture.md, "Parallel scoring").
+SECONDS_PER_DENSE_64_SAMPLE = 1.0
+
+
+def _scoring_time_warning(spec: BenchmarkSpec) -> None:
+    """Say so when one submission's scoring would outlast the server's budget (EXACT_SCORING_SECONDS)."""
+    if int(spec.size) != 64:
+        return
+    from ui.runtime import get_settings
+
+    evaluation_samples = round(spec.n_samples * float(spec.splits[2]))
+    needed = evaluation_samples * SECONDS_PER_DENSE_64_SAMPLE
+    budget = get_settings().scoring_seconds
+    if needed > budget:
+        st.warning(
+            f"Scoring one submission of {evaluation_samples:,} dense 64×64 samples takes about {needed / 60:.0f} "
+            f"minutes of CPU, more than this server's budget of {budget / 60:.0f} minutes per submission: "
+            "submissions and baselines would stop unscored. Raise EXACT_SCORING_SECONDS (docs/deployment.md) "
+            "or use fewer samples."
+        )
 
 
 def _model_choice(spec: BenchmarkSpec) -> str | None:
@@ -194,6 +214,7 @@ def evaluation_section(private: MediaStorage, *, max_bytes: int) -> Callable[[],
         )
     else:
         spec = _spec_from_widgets()
+        _scoring_time_warning(spec)
         explained = _model_choice(spec)
         with st.spinner("Generating a preview…"):
             _preview(spec)
