@@ -436,6 +436,7 @@ def upload_model(
     # The file's own checks first: a refused file costs no data loading and no regenerated benchmark.
     if file_format == "onnx":
         networks.check_onnx(upload.data, size)
+        model, weights, onnx_data, declared = None, None, upload.data, "onnx"
     else:
         if not architecture or architecture not in networks.ARCHITECTURES:
             raise ValidationError(
@@ -445,16 +446,11 @@ def upload_model(
             raise ValidationError(
                 f"{architecture} is built for another image size than this challenge's {size}×{size}."
             )
-        networks.load_safetensors(upload.data, architecture, size)
+        model = networks.load_safetensors(upload.data, architecture, size)
+        weights, onnx_data, declared = upload.data, networks.onnx_bytes(model, size), architecture
     inputs = load_inputs(evaluation, media)
     labels = _benchmark_test_labels(row)
-    if file_format == "onnx":
-        probabilities = networks.predict_onnx(upload.data, inputs)
-        model, weights, onnx_data, declared = None, None, upload.data, "onnx"
-    else:
-        model = networks.load_safetensors(upload.data, architecture, size)
-        probabilities = networks.predict(model, inputs)
-        weights, onnx_data, declared = upload.data, networks.onnx_bytes(model, size), architecture
+    probabilities = networks.predict_onnx(onnx_data, inputs) if model is None else networks.predict(model, inputs)
     test_accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels)) if labels is not None else None
     baselines = _model_baselines(model, declared, evaluation, media, labels, 0) if model is not None else {}
     with media.staged() as staged, private.staged() as private_staged, db.transaction() as conn:
