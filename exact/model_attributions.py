@@ -16,7 +16,6 @@ Needs torch and captum (requirements-models.txt); they are imported when ``attri
 from __future__ import annotations
 
 import copy
-import importlib.util
 import warnings
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ from exact.errors import ValidationError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MODEL_METHODS", "attribute", "torch_available"]
+__all__ = ["MODEL_METHODS", "attribute"]
 
 MODEL_METHODS: dict[str, str] = {
     "saliency": "Saliency",
@@ -36,14 +35,6 @@ MODEL_METHODS: dict[str, str] = {
     "deeplift": "DeepLift",
     "lrp": "LRP",
 }
-
-
-def torch_available() -> bool:
-    """Whether torch and captum are installed."""
-    try:
-        return all(importlib.util.find_spec(name) is not None for name in ("torch", "captum"))
-    except (ImportError, ValueError):  # a package present but broken, or blocked in sys.modules
-        return False
 
 
 def _paper_forward(model: torch.nn.Module) -> torch.nn.Module:

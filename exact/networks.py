@@ -11,7 +11,7 @@ first bytes: loading them runs code from the file, so nothing here ever unpickle
 
 PyTorch is an optional install (requirements-models.txt): this module imports without it; ``ARCHITECTURES``,
 ``paper_architectures``, ``pytorch_expression`` and ``pytorch_snippet`` need no torch, everything else imports it
-when called. ``torch_available()`` says whether the extra is there.
+when called. ``models_available()`` says whether the extra is there.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ __all__ = [
     "pytorch_expression",
     "pytorch_snippet",
     "safetensors_bytes",
-    "torch_available",
+    "models_available",
     "train",
 ]
 
@@ -67,11 +67,13 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _PREDICT_BATCH = 1024
 
 
-_MODEL_PACKAGES = ("torch", "safetensors", "onnx", "onnxruntime")
+_MODEL_PACKAGES = ("torch", "captum", "safetensors", "onnx", "onnxruntime")
 
 
-def torch_available() -> bool:
-    """Whether the optional model extra (torch, safetensors, onnx, onnxruntime) is installed."""
+def models_available() -> bool:
+    """Whether the optional model extra (requirements-models.txt) is installed, so this installation can train,
+    load, export and attribute models. Looked up without importing torch, which takes seconds and memory the web
+    process does not need."""
     try:
         return all(importlib.util.find_spec(name) is not None for name in _MODEL_PACKAGES)
     except (ImportError, ValueError):  # a package present but broken, or blocked in sys.modules

@@ -2,13 +2,12 @@
 uploaded by organisers; and the model-based baselines (Captum attributions of the explained model).
 
 PyTorch is an optional install (requirements-models.txt). Without it nothing is queued, the create form says so,
-and score-only challenges run as before; ``exact.networks`` is imported only where torch is needed.
+and score-only challenges run as before; torch itself is imported only where it is needed.
 Design and rules: docs/models.md.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import time
@@ -30,24 +29,18 @@ from exact import arrays
 from exact.accounts import load_active_user, require_user
 from exact.errors import NotFound, UserError, ValidationError
 from exact.evaluation_sets import BASELINE_USERNAME, EvaluationSet, load_inputs
+from exact.networks import models_available
 from exact.permissions import is_challenge_organiser, require_challenge_organiser, rounded
 from exact.storage import MediaStorage, UploadedFile
 
 log = logging.getLogger(__name__)
 
-_MODEL_PACKAGES = ("torch", "captum", "safetensors", "onnx", "onnxruntime")
 
 UPLOAD_FORMATS = {".safetensors": "safetensors", ".onnx": "onnx"}
 # The paper's training set-up (training/training_config.json of XAI-TRIS); tests and demos may shorten it.
 PAPER_EPOCHS = 500
 # Seconds between two progress writes of a training job (each also renews its lease).
 _PROGRESS_WRITE_SECONDS = 5.0
-
-
-def models_available() -> bool:
-    """Whether this installation can train, load and attribute models (the optional PyTorch extra). Looked up
-    without importing torch, which takes seconds and memory the web process does not need."""
-    return all(importlib.util.find_spec(name) is not None for name in _MODEL_PACKAGES)
 
 
 @dataclass(frozen=True)

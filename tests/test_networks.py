@@ -65,17 +65,17 @@ def test_imports_and_describes_architectures_without_torch():
         "for name in ('torch', 'safetensors', 'onnx', 'onnxruntime', 'captum'):\n"
         "    sys.modules[name] = None\n"
         "import exact.networks as nw, exact.model_attributions as ma\n"
-        "print(nw.torch_available(), ma.torch_available(), nw.ARCHITECTURES['CNN'].parameter_count(64),\n"
+        "print(nw.models_available(), nw.ARCHITECTURES['CNN'].parameter_count(64),\n"
         "      nw.paper_architectures('xor', 8), len(nw.pytorch_snippet('LLR', 8, 'm.safetensors').splitlines()))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.split() == ["False", "False", str(HAND_COUNTS[("CNN", 64)]), "('MLP8by8',", "'CNN8by8')", "3"]
+    assert result.stdout.split() == ["False", str(HAND_COUNTS[("CNN", 64)]), "('MLP8by8',", "'CNN8by8')", "3"]
 
 
-def test_torch_available_here():
-    assert nw.torch_available()
+def test_models_available_here():
+    assert nw.models_available()
 
 
 @pytest.mark.parametrize(("name", "size"), SIZED)
