@@ -213,6 +213,83 @@ def test_early_stopping_keeps_the_best_epoch(linear8):
     assert all(torch.equal(kept[k], expected[k]) for k in kept)
 
 
+def _plain_paper_network(name: str) -> torch.nn.Sequential:
+    """The 8x8 networks written out from the paper's description, independently of nw.build."""
+    nn = torch.nn
+    if name == "MLP8by8":
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                             nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2), nn.Softmax(dim=1))
+    blocks = []
+    for c_in in (1, 4, 4, 4):
+        blocks += [nn.Conv2d(c_in, 4, kernel_size=2, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2)]
+    return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(4, 2), nn.Softmax(dim=1))
+
+
+@pytest.mark.parametrize("name", ["MLP8by8", "CNN8by8"])
+def test_training_equals_a_plain_pytorch_loop_of_the_paper(monkeypatch, linear8, name):
+    # The paper's training written as a plain loop over torch's own DataLoader (shuffled mini-batches, cross-entropy
+    # of the softmax output, Adam, the model of the lowest validation loss summed over batches kept). Given the same
+    # initial weights and the same batch orders, nw.train must end with bit-for-bit the same weights.
+    epochs, batch = 6, 64
+    tensors = [torch.from_numpy(np.array(a, dtype=np.float32)[:, None]) for a in
+               (linear8.train.inputs, linear8.validation.inputs)]
+    labels = [torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in
+              (linear8.train.labels, linear8.validation.labels)]
+    orders: list[torch.Tensor] = []
+
+    class RecordingSampler(torch.utils.data.RandomSampler):
+        def __iter__(self):
+            order = list(super().__iter__())
+            orders.append(torch.tensor(order))
+            return iter(order)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(7)
+        plain = _plain_paper_network(name)
+        for module in plain.modules():
+            if isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight)
+        initial = [p.detach().clone() for p in plain.parameters()]
+        train_set = torch.utils.data.TensorDataset(tensors[0], labels[0])
+        loader = torch.utils.data.DataLoader(train_set, batch_size=batch, sampler=RecordingSampler(train_set))
+        val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tensors[1], labels[1]),
+                                                 batch_size=batch)
+        criterion, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.Adam(plain.parameters(), lr=5e-4)
+        best, best_state, best_epoch = float("inf"), None, 0
+        for epoch in range(1, epochs + 1):
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(plain(x), y).backward()
+                optimizer.step()
+            with torch.no_grad():
+                val = sum(criterion(plain(x), y).item() for x, y in val_loader)
+            if val <= best:
+                best, best_epoch = val, epoch
+                best_state = [p.detach().clone() for p in plain.parameters()]
+    finally:
+        torch.set_num_threads(threads)
+    assert len(orders) == epochs and len(tensors[0]) % batch != 0  # a short last batch is part of the check
+
+    def initial_weights(module: torch.nn.Module) -> None:  # stands in for He init inside nw.train
+        if isinstance(module, torch.nn.Sequential):
+            with torch.no_grad():
+                for p, value in zip(module.parameters(), initial, strict=True):
+                    p.copy_(value)
+
+    replayed = iter(orders)
+    monkeypatch.setattr(nw, "_he_normal", initial_weights)
+    monkeypatch.setattr(torch, "randperm", lambda n, generator=None: next(replayed))
+    outcome = nw.train(name, 8, linear8.train.inputs, linear8.train.labels, linear8.validation.inputs,
+                       linear8.validation.labels, nw.TrainingSettings(seed=0, epochs=epochs, batch_size=batch))
+    kept = list(outcome.model.parameters())
+    assert [tuple(p.shape) for p in kept] == [tuple(p.shape) for p in best_state]
+    assert all(torch.equal(a, b) for a, b in zip(kept, best_state, strict=True))
+    assert outcome.best_epoch == best_epoch and outcome.best_validation_loss == pytest.approx(best, rel=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(kept, initial, strict=True))  # it did train
+
+
 def test_training_input_checks(linear8):
     with pytest.raises(ValidationError, match="must be 8x8 images"):
         nw.train("LLR", 8, np.zeros((4, 64, 64)), np.zeros(4, int), np.zeros((2, 8, 8)), np.zeros(2, int),
