@@ -233,7 +233,7 @@ def test_training_equals_a_plain_pytorch_loop_of_the_paper(monkeypatch, linear8,
     epochs, batch = 6, 64
     tensors = [torch.from_numpy(np.array(a, dtype=np.float32)[:, None]) for a in
                (linear8.train.inputs, linear8.validation.inputs)]
-    labels = [torch.from_numpy(np.asarray(a, dtype=np.int64)) for a in
+    labels = [torch.from_numpy(np.array(a, dtype=np.int64)) for a in
               (linear8.train.labels, linear8.validation.labels)]
     orders: list[torch.Tensor] = []
 
