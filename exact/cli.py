@@ -125,10 +125,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def metrics_normalisers() -> tuple[str, ...]:
-    from exact.metrics import EMD_NORMALISERS
+def scoring_rule_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The EMD normalisers and precision rules ``evaluate`` offers (imported here: the scorer is not light)."""
+    from exact.metrics import EMD_NORMALISERS, PRECISION_RULES
 
-    return tuple(EMD_NORMALISERS)
+    return tuple(EMD_NORMALISERS), tuple(PRECISION_RULES)
 
 
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
@@ -160,7 +161,9 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         ),
         masks.shape,
     )
-    result = metrics.score_batch(attributions, masks, emd_normaliser=args.emd_normaliser)
+    result = metrics.score_batch(
+        attributions, masks, emd_normaliser=args.emd_normaliser, precision_rule=args.precision_rule
+    )
     if args.json:
         summary = {name: result.summary[name].to_dict() for name in result.metrics}
         print(json.dumps({"n_samples": result.n_samples, "metrics": summary}, indent=2))
@@ -543,9 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--emd-normaliser",
-        choices=sorted(metrics_normalisers()),
+        choices=sorted(scoring_rule_names()[0]),
         default="diagonal",
         help="divide the EMD by the grid diagonal (Exact's own protocol) or by sqrt(2HW) (the XAI-TRIS paper's)",
+    )
+    evaluate.add_argument(
+        "--precision-rule",
+        choices=sorted(scoring_rule_names()[1]),
+        default="expected_ties",
+        help="precision's top k: ties by expected value (Exact's own protocol) or the XAI-TRIS paper code's rule "
+        "(the k largest among the non-zero pixels)",
     )
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(handler=cmd_evaluate)

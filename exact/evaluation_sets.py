@@ -21,7 +21,7 @@ from db.database import Database
 from exact import arrays, metrics, splits
 from exact.errors import ValidationError
 from exact.storage import MediaStorage, StagedFiles, UploadedFile
-from exact.xaitris import BenchmarkSpec, benchmark_protocol, emd_normaliser_name, generate
+from exact.xaitris import BenchmarkSpec, benchmark_protocol, emd_normaliser_name, generate, precision_rule_name
 
 # Grids up to this many pixels are scored while the submitter waits (8×8: 1,000 samples in well under a second);
 # larger ones (64×64: seconds per sample) go to the background worker.
@@ -87,6 +87,11 @@ class EvaluationSet:
     def emd_normaliser(self) -> str:
         """The ``exact.metrics.EMD_NORMALISERS`` name this evaluation set's EMD score is computed with."""
         return emd_normaliser_name(self.benchmark)
+
+    @property
+    def precision_rule(self) -> str:
+        """The ``exact.metrics.PRECISION_RULES`` name this evaluation set's precision is computed with."""
+        return precision_rule_name(self.benchmark)
 
     @property
     def scored_inline(self) -> bool:

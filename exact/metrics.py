@@ -9,7 +9,8 @@ For one sample, ``a`` is the attribution (H x W) and ``m`` the mask (H x W, valu
   (``"sqrt_2hw"``, the XAI-TRIS paper's code). The EMD is the exact optimal-transport cost (network simplex).
 * ``mass``: sum of |a| inside the mask / sum of |a|.
 * ``precision``: share of the top-k pixels by |a| inside the mask, k = number of mask pixels; a tie group across
-  the k-th place counts by its expected value.
+  the k-th place counts by its expected value (``precision_rule="expected_ties"``, the default). ``"paper"``: the
+  XAI-TRIS code's rule, the k largest |a| among the non-zero pixels only, as NumPy's argpartition picks them.
 * ``auc``: ROC-AUC of |a| as a score for "inside the mask", ties counting one half (Mann-Whitney).
 
 A sample whose attribution is all zeros or whose mask is empty gets NaN for every metric; for ``auc`` also a
@@ -36,6 +37,7 @@ except ImportError:  # pragma: no cover - another POT layout: ot.emd2 alone is u
 
 __all__ = [
     "EMD_NORMALISERS",
+    "PRECISION_RULES",
     "METRICS",
     "EvaluationResult",
     "MetricInfo",
@@ -95,6 +97,18 @@ EMD_NORMALISERS: Mapping[str, str] = MappingProxyType(
     }
 )
 DEFAULT_EMD_NORMALISER = "diagonal"
+
+# Which k pixels precision counts. "expected_ties": the k largest |a|, a tie group across the k-th place by its
+# expected value (independent of pixel order). "paper": as XAI-TRIS's eval/eval_utils.py, the k largest |a| among
+# the non-zero pixels only (a map with fewer non-zeros scores at most their hits / k), ties left to np.argpartition
+# on the row-major pixels, so paper-protocol scores match the paper's code.
+PRECISION_RULES: Mapping[str, str] = MappingProxyType(
+    {
+        "expected_ties": "the k largest |attribution|, ties at the k-th place by their expected value",
+        "paper": "the k largest |attribution| among the non-zero pixels, as the XAI-TRIS paper's code picks them",
+    }
+)
+DEFAULT_PRECISION_RULE = "expected_ties"
 
 # Mass, precision and AUC work on chunks of rows of about this many pixels (8 x 8: 16,384 samples at once;
 # 64 x 64: 256), so their (n, H*W) temporaries stay bounded (~10 MB each) for any n.
@@ -481,6 +495,21 @@ def _selected(metrics: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(name for name in METRICS if name in wanted)
 
 
+def _paper_precision(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """XAI-TRIS's precision: hits among the min(k, non-zero count) largest non-zero |a|, over k. Ties at the k-th
+    place are left to np.argpartition on the row-major pixels, as in the paper's code (one call per sample)."""
+    k = inside.sum(axis=1)
+    out = np.full(a.shape[0], np.nan)
+    for i in range(a.shape[0]):
+        nonzero = np.flatnonzero(a[i])
+        take = min(int(k[i]), nonzero.size)
+        if take == 0:  # an empty mask or an all-zero map: not scorable either way
+            continue
+        chosen = nonzero[np.argpartition(a[i, nonzero], -take)[-take:]]
+        out[i] = np.count_nonzero(inside[i, chosen]) / k[i]
+    return out
+
+
 def _vectorised(name: str, a: np.ndarray, a_scaled: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """mass, precision or auc for every row, in chunks of about _CHUNK_ELEMENTS values to bound the temporaries."""
     rows = max(1, _CHUNK_ELEMENTS // max(1, a.shape[1]))
@@ -503,6 +532,7 @@ def score_batch(
     metrics: Iterable[str] | None = None,
     progress: Progress | None = None,
     emd_normaliser: str = DEFAULT_EMD_NORMALISER,
+    precision_rule: str = DEFAULT_PRECISION_RULE,
 ) -> EvaluationResult:
     """Score n attribution maps against n masks.
 
@@ -512,10 +542,14 @@ def score_batch(
     ``progress(done, total)`` is called with (0, n) first, with samples done while the EMD runs, and (n, n) last.
     ``emd_normaliser``: a name from ``EMD_NORMALISERS``, what the EMD score divides the EMD by ("diagonal"; the
     XAI-TRIS paper protocol uses "sqrt_2hw"). The other metrics do not depend on it.
+    ``precision_rule``: a name from ``PRECISION_RULES``, which k pixels precision counts ("expected_ties"; the
+    paper protocol uses "paper").
     """
     names = _selected(metrics)
     if emd_normaliser not in EMD_NORMALISERS:
         raise ValueError(f"unknown EMD normaliser {emd_normaliser!r}; known: {', '.join(EMD_NORMALISERS)}")
+    if precision_rule not in PRECISION_RULES:
+        raise ValueError(f"unknown precision rule {precision_rule!r}; known: {', '.join(PRECISION_RULES)}")
     a, m, h, w = _prepare(attributions, masks)
     n = m.shape[0]
     if progress is not None:
@@ -531,6 +565,8 @@ def score_batch(
             m_scaled, _ = _scaled_by_row_max(m)
             divisor = emd_divisor((h, w), emd_normaliser)
             values = _emd_scores(m_scaled, a_scaled, scorable, (h, w), progress, divisor)
+        elif name == "precision" and precision_rule == "paper":
+            values = _paper_precision(a, inside)
         else:
             values = _vectorised(name, a, a_scaled, inside)
         keep = scorable & (k < h * w) if name == "auc" else scorable

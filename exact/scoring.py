@@ -234,7 +234,11 @@ def _score_chunk(
             progress(done_elsewhere + done, total)
 
     result = metrics.score_batch(
-        attributions[first:stop], masks[first:stop], progress=report, emd_normaliser=evaluation.emd_normaliser
+        attributions[first:stop],
+        masks[first:stop],
+        progress=report,
+        emd_normaliser=evaluation.emd_normaliser,
+        precision_rule=evaluation.precision_rule,
     )
     values = {name: [_json_float(v) for v in result.per_sample[name].tolist()] for name in result.metrics}
     seconds = spent_before + time.monotonic() - started

@@ -96,6 +96,8 @@ PAPER_SMOOTHING_MIN_CELL = 4
 PAPER_MASK_THRESHOLD = 0.05
 PAPER_EMD_NORMALISER = "sqrt_2hw"
 EXACT_EMD_NORMALISER = "diagonal"
+PAPER_PRECISION_RULE = "paper"
+EXACT_PRECISION_RULE = "expected_ties"
 
 
 def paper_alpha(scenario: str, size: int, background: str) -> float:
@@ -665,6 +667,12 @@ def emd_normaliser_name(benchmark: dict[str, Any] | None) -> str:
     return PAPER_EMD_NORMALISER if benchmark_protocol(benchmark) == "paper" else EXACT_EMD_NORMALISER
 
 
+def precision_rule_name(benchmark: dict[str, Any] | None) -> str:
+    """The precision rule (``exact.metrics.PRECISION_RULES``) an evaluation set is scored with: the paper code's
+    for a paper-protocol benchmark, ties by expected value otherwise (uploaded sets included)."""
+    return PAPER_PRECISION_RULE if benchmark_protocol(benchmark) == "paper" else EXACT_PRECISION_RULE
+
+
 def _percentages(splits: Any) -> str:
     try:
         return "/".join(f"{100 * float(f):g}" for f in splits)
@@ -677,7 +685,8 @@ def _shown(value: Any, spec: str) -> str:
 
 
 def describe_protocol(benchmark: dict[str, Any] | None) -> str:
-    """One plain sentence for the challenge page: how the evaluation set was made and how the EMD is normalised."""
+    """One plain sentence for the challenge page: how the evaluation set was made and how EMD and precision are
+    computed."""
     protocol = benchmark_protocol(benchmark)
     if protocol is None or benchmark is None:
         return "Uploaded evaluation set (no generation protocol); EMD score 1 − EMD / grid diagonal."
@@ -694,7 +703,8 @@ def describe_protocol(benchmark: dict[str, Any] | None) -> str:
             samples = f"{n_samples:,} of the published {published:,} samples"
         return (
             f"XAI-TRIS paper protocol (Clark et al. 2024): α = {alpha}, {samples}, {splits} split, "
-            f"whole-dataset normalisation, {masks}, EMD score 1 − EMD / √(2HW)."
+            f"whole-dataset normalisation, {masks}, EMD score 1 − EMD / √(2HW), precision over the top k "
+            "non-zero attributions as the paper's code counts it."
         )
     masks = "both tetrominoes as the mask" if scenario == "xor" else "each sample's own tetromino as its mask"
     return (

@@ -193,6 +193,25 @@ def test_offline_evaluate_takes_the_papers_emd_normaliser(tmp_path):
     assert paper == pytest.approx(1 - 1 / 128**0.5, abs=1e-12)  # XAI-TRIS: sqrt(2 * 8 * 8)
 
 
+def test_offline_evaluate_takes_the_papers_precision_rule(tmp_path):
+    import json
+
+    import numpy as np
+
+    masks = np.zeros((1, 8, 8))
+    masks[0, 2, 2] = masks[0, 2, 4] = 1
+    attributions = np.zeros((1, 8, 8))
+    attributions[0, 2, 3] = 1  # one non-zero pixel, outside the 2-pixel mask
+    np.save(tmp_path / "masks.npy", masks)
+    np.save(tmp_path / "attr.npy", attributions)
+    files = ("--masks", str(tmp_path / "masks.npy"), "--attributions", str(tmp_path / "attr.npy"), "--json")
+    ours = json.loads(_evaluate(*files).stdout)["metrics"]["precision"]["mean"]
+    paper = json.loads(_evaluate(*files, "--precision-rule", "paper").stdout)["metrics"]["precision"]["mean"]
+    # Exact's rule: the second place goes to one of the 63 tied zeros, 2 of them inside: (2 / 63) / 2.
+    assert ours == pytest.approx(1 / 63, abs=1e-12)
+    assert paper == 0.0  # XAI-TRIS: only the one non-zero pixel is taken, and it misses
+
+
 def test_offline_evaluate_refuses_bad_files_with_a_message(tmp_path):
     import pickle
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 from functools import cache
@@ -21,16 +22,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from exact import evaluation_sets, metrics, scoring, splits
+from exact import evaluation_sets, intake, metrics, scoring, splits
 from exact.challenges import ChallengeForm, EvaluationChoice, create_challenge
 from exact.errors import ValidationError
 from exact.evaluation_sets import EvaluationSet
+from exact.storage import UploadedFile
 from exact.xaitris import (
     BenchmarkSpec,
     describe_protocol,
     emd_normaliser_name,
     generate,
     paper_alpha,
+    precision_rule_name,
     read_npz,
 )
 from tests.conftest import make_user
@@ -267,6 +270,71 @@ def test_emd_normaliser_sqrt_2hw_versus_the_diagonal_for_a_one_pixel_move():
         metrics.score_batch(attributions, masks, emd_normaliser="max")
 
 
+# --- precision rule ----------------------------------------------------------------------------------------------
+
+
+def _precision(attributions, masks, rule):
+    return metrics.score_batch(attributions, masks, metrics=["precision"], precision_rule=rule).per_sample["precision"]
+
+
+def test_paper_precision_counts_only_non_zero_pixels():
+    # An 8-pixel mask; a map with three non-zero pixels, two of them inside. The paper's code takes the top
+    # min(8, 3) non-zero pixels: 2 hits of 8. Exact's own rule fills the other five places from the 61 tied zeros,
+    # 6 of which are inside: (2 + 6 * 5 / 61) / 8.
+    masks = np.zeros((1, 8, 8))
+    masks[0, 1:5, 1:3] = 1.0
+    attributions = np.zeros((1, 8, 8))
+    attributions[0, 1, 1], attributions[0, 2, 2], attributions[0, 7, 7] = 0.5, -0.25, 0.75
+    assert _precision(attributions, masks, "paper")[0] == pytest.approx(2 / 8, abs=1e-15)
+    assert _precision(attributions, masks, "expected_ties")[0] == pytest.approx((2 + 6 * 5 / 61) / 8, abs=1e-15)
+    default = metrics.score_batch(attributions, masks, metrics=["precision"]).per_sample["precision"][0]
+    assert default == _precision(attributions, masks, "expected_ties")[0]
+    empty = np.zeros((1, 8, 8))  # all zeros: not scorable under either rule
+    assert np.isnan(_precision(empty, masks, "paper")[0]) and np.isnan(_precision(empty, masks, "expected_ties")[0])
+    with pytest.raises(ValueError, match="precision rule"):
+        metrics.score_batch(attributions, masks, precision_rule="top_k")
+    assert set(metrics.PRECISION_RULES) == {"expected_ties", "paper"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 63), st.integers(2, 12))
+def test_both_precision_rules_are_top_k_on_maps_without_ties_or_zeros(seed, k, size):
+    # Distinct non-zero |a|: no tie to break and no zero to skip, so both rules are the plain top-k hit rate,
+    # computed here by a full sort.
+    rng = np.random.default_rng(seed)
+    pixels = size * size
+    k = min(k, pixels - 1)
+    magnitudes = rng.permutation(pixels) + 1.0
+    attributions = (magnitudes * rng.choice([-1.0, 1.0], pixels)).reshape(1, size, size)
+    inside = np.zeros(pixels, bool)
+    inside[rng.choice(pixels, k, replace=False)] = True
+    masks = inside.reshape(1, size, size).astype(float)
+    top = np.argsort(-magnitudes)[:k]
+    expected = inside[top].sum() / k
+    assert _precision(attributions, masks, "paper")[0] == pytest.approx(expected, abs=1e-15)
+    assert _precision(attributions, masks, "expected_ties")[0] == pytest.approx(expected, abs=1e-15)
+
+
+def test_paper_precision_with_ties_picks_whole_pixels():
+    # Ties across the k-th place: the paper's code picks k of the tied pixels (a whole number of hits), Exact's own
+    # rule their expected share. Mask: 4 pixels; |a| = 1 on 8 pixels, 2 of them inside, 0 elsewhere.
+    masks = np.zeros((1, 4, 4))
+    masks[0, 0, :] = 1.0
+    attributions = np.zeros((1, 4, 4))
+    attributions[0, 0, :2] = 1.0
+    attributions[0, 2:, 1:4] = -1.0
+    paper = _precision(attributions, masks, "paper")[0]
+    assert paper * 4 in (0, 1, 2) and paper * 4 == round(paper * 4)
+    assert _precision(attributions, masks, "expected_ties")[0] == pytest.approx(2 * 4 / 8 / 4, abs=1e-15)
+
+
+def test_the_protocol_decides_the_precision_rule():
+    assert precision_rule_name(BenchmarkSpec.paper("rigid", 8, "white", seed=1).as_dict()) == "paper"
+    assert precision_rule_name(BenchmarkSpec("rigid", alpha=0.4).as_dict()) == "expected_ties"
+    assert precision_rule_name(None) == "expected_ties"
+    assert "non-zero" in describe_protocol(BenchmarkSpec.paper("xor", 8, "white", seed=1).as_dict())
+
+
 def test_describe_protocol_says_which_protocol_in_one_sentence():
     paper = describe_protocol(BenchmarkSpec.paper("linear", 8, "white", seed=1).as_dict())
     assert paper.startswith("XAI-TRIS paper protocol (Clark et al. 2024)")
@@ -371,3 +439,22 @@ def test_a_paper_challenge_scores_the_emd_over_sqrt_2hw(db, storage, private_roo
     before_protocols = {k: v for k, v in evaluation.benchmark.items() if k != "protocol"}
     legacy = dataclasses.replace(evaluation, benchmark=before_protocols)
     assert isinstance(legacy, EvaluationSet) and legacy.emd_normaliser == "diagonal" and legacy.protocol == "exact"
+    assert evaluation.precision_rule == "paper" and legacy.precision_rule == "expected_ties"
+
+    # A participant's sparse maps (two non-zero pixels, both on the tetromino) are scored with the paper's
+    # precision: 2 hits of k (k = the mask's pixels), where Exact's own rule would add a share of the tied zeros.
+    participant = make_user(db, "pat")
+    sparse = np.zeros(masks.shape)
+    for i, mask in enumerate(masks):
+        rows, cols = np.nonzero(mask)
+        sparse[i, rows[:2], cols[:2]] = (1.0, -0.5)
+    buffer = io.BytesIO()
+    np.save(buffer, sparse)
+    submission = intake.submit_attributions(
+        db, storage, participant.id, "paper", UploadedFile("a.npy", buffer.getvalue()), method_name="Sparse"
+    )
+    assert scoring.process_submission(db, storage, private, submission.id).status == "done"
+    stored = intake.get_submission_row(db, submission.id, with_result=True).result["metrics"]["precision"]
+    k = (masks > 0).reshape(len(masks), -1).sum(axis=1)
+    assert set(k) == {4}
+    np.testing.assert_allclose(stored["per_sample"], 2 / k, atol=1e-15)
