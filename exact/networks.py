@@ -381,9 +381,10 @@ def train(
 ) -> TrainingOutcome:
     """Train one network as the paper does; the same arguments give bit-for-bit the same weights.
 
-    He-normal weights, Adam, shuffled mini-batches, cross-entropy, early stopping on the validation loss summed
-    over its batches; the model kept is the one of the epoch with the lowest validation loss. ``progress(epoch,
-    epochs)`` is called after every epoch. Torch's global random state and thread count are restored afterwards.
+    He-normal weights, Adam, shuffled mini-batches, cross-entropy, early stopping counted as the paper's code
+    counts it; the model kept is the one of the epoch with the lowest validation loss summed over its batches
+    (ties: the later epoch). ``progress(epoch, epochs)`` is called after every epoch. Torch's global random state
+    and thread count are restored afterwards.
     """
     import torch
 
@@ -412,6 +413,7 @@ def train(
             best_state = copy.deepcopy(model.state_dict())
             best_epoch = 0
             stale = 0
+            validation_batches = math.ceil(len(xv) / settings.batch_size)
             epoch = 0
             for epoch in range(1, settings.epochs + 1):
                 model.train()
@@ -426,10 +428,12 @@ def train(
                 model.eval()
                 val_loss = _batch_losses(model, xv, yv, settings.batch_size)
                 if val_loss <= best_loss:
-                    best_loss, best_epoch, stale = val_loss, epoch, 0
+                    best_loss, best_epoch = val_loss, epoch
                     best_state = copy.deepcopy(model.state_dict())
-                else:
-                    stale += 1
+                # The paper counts an epoch as stale when its *mean* batch loss exceeds the lowest *summed* one
+                # (training/train_models.py divides after comparing). Replicated on purpose: with two or more
+                # validation batches it practically never stops early, and which epoch is kept depends on it.
+                stale = stale + 1 if val_loss / validation_batches > best_loss else 0
                 if progress is not None:
                     progress(epoch, settings.epochs)
                 if stale >= settings.patience:

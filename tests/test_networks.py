@@ -201,9 +201,11 @@ def test_training_is_deterministic_and_leaves_global_state_alone(linear8):
 
 def test_early_stopping_keeps_the_best_epoch(linear8):
     # Random training labels: fitting them can only make the validation loss worse, so training stops early.
+    # Batches of 64 hold the 60 validation images in one batch, where the paper's stale-epoch count is the usual one.
     x, y = linear8.train.inputs[:40], np.random.default_rng(0).integers(0, 2, 40)
     val = (linear8.validation.inputs, linear8.validation.labels)
-    settings = nw.TrainingSettings(seed=1, epochs=300, batch_size=8, learning_rate=0.01, patience=5)
+    assert len(val[1]) == 60
+    settings = nw.TrainingSettings(seed=1, epochs=300, batch_size=64, learning_rate=0.01, patience=5)
     outcome = nw.train("MLP8by8", 8, x, y, *val, settings)
     assert outcome.epochs_run < 300
     assert outcome.epochs_run - outcome.best_epoch == 5
@@ -288,6 +290,21 @@ def test_training_equals_a_plain_pytorch_loop_of_the_paper(monkeypatch, linear8,
     assert all(torch.equal(a, b) for a, b in zip(kept, best_state, strict=True))
     assert outcome.best_epoch == best_epoch and outcome.best_validation_loss == pytest.approx(best, rel=1e-6)
     assert not all(torch.equal(a, b) for a, b in zip(kept, initial, strict=True))  # it did train
+
+
+def test_early_stopping_counts_stale_epochs_as_the_papers_code(linear8):
+    # XAI-TRIS counts an epoch as stale when its mean batch loss exceeds the lowest *summed* loss. With 8 validation
+    # batches the summed loss is about 8 times the mean (each image's double-softmax loss lies in [0.31, 1.32]), so
+    # no epoch is ever stale: the run that stops after 5 epochs with one validation batch runs all 300 here.
+    x, y = linear8.train.inputs[:40], np.random.default_rng(0).integers(0, 2, 40)
+    val = (linear8.validation.inputs, linear8.validation.labels)
+    settings = nw.TrainingSettings(seed=1, epochs=300, batch_size=8, learning_rate=0.01, patience=5)
+    outcome = nw.train("MLP8by8", 8, x, y, *val, settings)
+    assert outcome.epochs_run == 300
+    assert outcome.best_epoch < 300 - 5  # the validation loss did get worse for longer than the patience
+    shorter = nw.train("MLP8by8", 8, x, y, *val, dataclasses.replace(settings, epochs=outcome.best_epoch))
+    kept, expected = outcome.model.state_dict(), shorter.model.state_dict()
+    assert all(torch.equal(kept[k], expected[k]) for k in kept)
 
 
 def test_training_input_checks(linear8):
