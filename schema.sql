@@ -374,6 +374,15 @@ CREATE TABLE IF NOT EXISTS exact_evaluation_split (
     CONSTRAINT exact_evaluation_split_pkey PRIMARY KEY (challenge_id)
 );
 
+-- The scoring rules an evaluation set was created with, kept so that its stored scores and its new ones are computed
+-- alike when a rule changes (exact.metrics.PRECISION_RULES). No row: created before this table, scored with the
+-- precision rule of that time (expected ties).
+CREATE TABLE IF NOT EXISTS exact_evaluation_rules (
+    challenge_id varchar(100) NOT NULL,
+    precision_rule varchar(20) NOT NULL CHECK (precision_rule IN ('expected_ties', 'paper')),
+    CONSTRAINT exact_evaluation_rules_pkey PRIMARY KEY (challenge_id)
+);
+
 -- Aggregates of one submission on one split: what leaderboards read (never the per-sample arrays in result).
 CREATE TABLE IF NOT EXISTS exact_submission_summary (
     submission_id bigint NOT NULL,

@@ -205,7 +205,8 @@ def delete_everything(conn: Connection, challenge_id: str) -> dict[str, int]:
         {"c": challenge_id},
     )
     tables = (
-        "api_score", "exact_submission", "exact_evaluation", "exact_evaluation_split", "exact_competition",
+        "api_score", "exact_submission", "exact_evaluation", "exact_evaluation_split", "exact_evaluation_rules",
+        "exact_competition",
         "exact_moderation", "exact_final_choice", "exact_challenge_owner", "exact_model", "api_challenge",
     )  # fmt: skip
     for table in tables:

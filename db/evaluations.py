@@ -11,9 +11,13 @@ from sqlalchemy.engine import Connection
 
 EVALUATION_COLUMNS = (
     "e.challenge_id, e.inputs_path, e.masks_path, e.n_samples, e.height, e.width, e.primary_metric, e.shown_metrics, "
-    "e.benchmark, e.created_by, e.created_at, sp.n_development, sp.n_public, sp.n_private, sp.labels_published"
+    "e.benchmark, e.created_by, e.created_at, sp.n_development, sp.n_public, sp.n_private, sp.labels_published, "
+    "r.precision_rule"
 )
-_EVALUATION_FROM = "exact_evaluation e LEFT JOIN exact_evaluation_split sp ON sp.challenge_id = e.challenge_id"
+_EVALUATION_FROM = (
+    "exact_evaluation e LEFT JOIN exact_evaluation_split sp ON sp.challenge_id = e.challenge_id "
+    "LEFT JOIN exact_evaluation_rules r ON r.challenge_id = e.challenge_id"
+)
 SUBMISSION_COLUMNS = (
     "id, challenge_id, kind, user_id, username, method_name, description, url, file_path, file_size, file_sha256, "
     "request_key, status, error, primary_metric, primary_value, score_id, attempts, created_at, started_at, "
@@ -37,6 +41,13 @@ def insert_evaluation(conn: Connection, **values: Any) -> None:
             """
         ),
         values,
+    )
+
+
+def insert_rules(conn: Connection, *, challenge_id: str, precision_rule: str) -> None:
+    conn.execute(
+        sa.text("INSERT INTO exact_evaluation_rules (challenge_id, precision_rule) VALUES (:challenge_id, :rule)"),
+        {"challenge_id": challenge_id, "rule": precision_rule},
     )
 
 

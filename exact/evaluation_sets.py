@@ -64,12 +64,15 @@ class EvaluationSet:
     n_public: int | None = None
     n_private: int | None = None
     labels_published: bool = False
+    # exact.metrics.PRECISION_RULES name, stored at creation (exact_evaluation_rules); sets from before: expected ties
+    precision_rule: str = metrics.DEFAULT_PRECISION_RULE
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EvaluationSet:
         values = {name: row.get(name) for name in cls.__dataclass_fields__}
         values["shown_metrics"] = tuple(row.get("shown_metrics") or ())
         values["labels_published"] = bool(row.get("labels_published"))
+        values["precision_rule"] = row.get("precision_rule") or metrics.DEFAULT_PRECISION_RULE
         # The generator's seed regenerates every mask: it stays in the database row, never in what pages get.
         values["benchmark"] = {k: v for k, v in (row.get("benchmark") or {}).items() if k != "seed"} or None
         return cls(**values)
@@ -87,11 +90,6 @@ class EvaluationSet:
     def emd_normaliser(self) -> str:
         """The ``exact.metrics.EMD_NORMALISERS`` name this evaluation set's EMD score is computed with."""
         return emd_normaliser_name(self.benchmark)
-
-    @property
-    def precision_rule(self) -> str:
-        """The ``exact.metrics.PRECISION_RULES`` name this evaluation set's precision is computed with."""
-        return precision_rule_name(self.benchmark)
 
     @property
     def scored_inline(self) -> bool:
@@ -265,6 +263,8 @@ def store_evaluation(
         benchmark=prepared.benchmark,
         created_by=created_by,
     )
+    rule = precision_rule_name(prepared.benchmark)
+    evaluations_sql.insert_rules(conn, challenge_id=challenge_id, precision_rule=rule)
     evaluations_sql.insert_split(
         conn,
         challenge_id=challenge_id,

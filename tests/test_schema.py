@@ -42,6 +42,7 @@ OUR_TABLES = (
     "exact_competition",
     "exact_evaluation",
     "exact_evaluation_split",
+    "exact_evaluation_rules",
     "exact_final_choice",
     "exact_login_failure",
     "exact_login_lock",
