@@ -400,10 +400,10 @@ def test_exact_protocol_output_is_unchanged(scenario, size, background):
     assert digest.hexdigest() == EXACT_DIGESTS[(scenario, size, background)]
 
 
-# --- a paper-protocol challenge is scored with the paper's normaliser ----------------------------------------------
+# --- a paper-protocol challenge is scored with the paper's normaliser and precision rule ------------------------------
 
 
-def test_a_paper_challenge_scores_the_emd_over_sqrt_2hw(db, storage, private_root):
+def test_a_paper_challenge_scores_emd_and_precision_the_papers_way(db, storage, private_root):
     from exact.storage import MediaStorage
 
     private = MediaStorage(private_root, max_bytes=50 * 1024 * 1024)
