@@ -186,6 +186,17 @@ def baseline_labels(protocol: str | None = "exact") -> dict[str, str]:
     return PAPER_BASELINES if protocol == "paper" else BASELINES
 
 
+# Scoring a dense 64×64 sample costs about a second of CPU (the exact EMD; docs/architecture.md, "Parallel scoring").
+SECONDS_PER_DENSE_64_SAMPLE = 1.0
+
+
+def dense_scoring_estimate(spec: BenchmarkSpec) -> tuple[int, float]:
+    """The evaluation samples of a generated benchmark and the CPU seconds one dense submission of them takes to
+    score (0 below 64×64, where scoring is quick)."""
+    samples = round(spec.n_samples * float(spec.splits[2]))
+    return samples, samples * SECONDS_PER_DENSE_64_SAMPLE if int(spec.size) == 64 else 0.0
+
+
 def baseline_attributions(
     inputs: np.ndarray, masks: np.ndarray, *, protocol: str | None = "exact", seed: int | None = None
 ) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ from db import challenges as challenges_sql
 from db import evaluations as evaluations_sql
 from db import trained_models as models_sql
 from db.database import Database
-from exact import arrays
+from exact import arrays, networks
 from exact.accounts import load_active_user, require_user
 from exact.errors import NotFound, UserError, ValidationError
 from exact.evaluation_sets import BASELINE_USERNAME, EvaluationSet, load_inputs
@@ -93,14 +93,12 @@ def architecture_choices() -> list[str]:
     """Architectures an uploaded safetensors file may declare (none without the PyTorch extra)."""
     if not models_available():
         return []
-    from exact import networks
 
     return list(networks.ARCHITECTURES)
 
 
 def architecture_label(architecture: str) -> str:
     try:
-        from exact import networks
 
         info = networks.ARCHITECTURES.get(architecture)
     except ImportError:
@@ -138,7 +136,6 @@ def queue_benchmark_models(
     conn: Connection, *, challenge_id: str, benchmark: dict[str, Any], plan: TrainingPlan, created_by: int
 ) -> list[int]:
     """Inside the challenge's unit of work: one training job per paper model of the benchmark."""
-    from exact import networks
 
     architectures = networks.paper_architectures(benchmark["scenario"], int(benchmark["size"]))
     if plan.explained not in architectures:
@@ -195,7 +192,6 @@ def pytorch_snippet(model: ChallengeModel) -> str | None:
     """Three lines of plain PyTorch that load the downloaded weights (None without a declared architecture)."""
     if not model.has_weights or model.size is None or not models_available():
         return None
-    from exact import networks
 
     if model.architecture not in networks.ARCHITECTURES:
         return None
@@ -233,8 +229,6 @@ def train_next(
         job = models_sql.claim_training(conn, challenge_id)
     if job is None:
         return None
-    from exact import networks  # torch is imported once there is something to train
-
     model_id, attempt = int(job["id"]), int(job["attempts"])
     epochs_done = [0, int(job["epochs_total"])]
 
@@ -404,7 +398,6 @@ def upload_model(
     declared architecture (the paper's). Anything that needs code to load (pickles, TorchScript, .pt) is refused.
     Allowed only until the first participant submission, so nobody's entry explained a different model.
     """
-    from exact import networks
 
     suffix = Path(upload.name or "").suffix.lower()
     file_format = UPLOAD_FORMATS.get(suffix)

@@ -178,15 +178,22 @@ def test_a_stopping_trainer_gives_its_job_back_without_counting_the_attempt(db, 
     ]
 
 
-def test_a_stale_attempts_failure_does_not_fail_the_live_attempt(db, media, private, organiser):
+def _claimed_twice(conn, db, media, private, organiser):
+    """A queued job claimed, its lease run out, and claimed again: the first attempt's and the live one's rows."""
     from db import trained_models as models_sql
 
     _create(db, media, private, organiser.id, explained="MLP8by8")
+    job = models_sql.claim_training(conn)
+    conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second' WHERE id = :i"),
+                 {"i": job["id"]})  # fmt: skip
+    return job, models_sql.claim_training(conn)
+
+
+def test_a_stale_attempts_failure_does_not_fail_the_live_attempt(db, media, private, organiser):
+    from db import trained_models as models_sql
+
     with db.transaction() as conn:
-        job = models_sql.claim_training(conn)
-        conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second' WHERE id = :i"),
-                     {"i": job["id"]})  # fmt: skip
-        live = models_sql.claim_training(conn)
+        job, live = _claimed_twice(conn, db, media, private, organiser)
         assert live["id"] == job["id"]
         assert not models_sql.fail_training(conn, job["id"], 1, "out of memory in the old attempt")
     assert _rows(db, "SELECT status, attempts, error FROM exact_model WHERE id = :i", i=job["id"]) == [
@@ -239,12 +246,8 @@ def test_withdrawn_baselines_leave_no_files_behind(db, media, private, organiser
 def test_a_stale_attempt_cannot_overwrite_the_job_another_worker_took(db, media, private, organiser):
     from db import trained_models as models_sql
 
-    _create(db, media, private, organiser.id, explained="MLP8by8")
     with db.transaction() as conn:
-        job = models_sql.claim_training(conn)
-        conn.execute(sa.text("UPDATE exact_model SET lease_until = now() - interval '1 second' WHERE id = :i"),
-                     {"i": job["id"]})  # fmt: skip
-        taken = models_sql.claim_training(conn)
+        job, taken = _claimed_twice(conn, db, media, private, organiser)
         assert taken["id"] == job["id"] and taken["attempts"] == 2
         assert not models_sql.extend_training_lease(conn, job["id"], 1, epochs_done=1, epochs_total=3)
         assert not models_sql.finish_training(conn, job["id"], 1, test_accuracy=0.5)

@@ -9,7 +9,13 @@ import streamlit as st
 
 from exact import charts
 from exact.challenges import EvaluationChoice
-from exact.evaluation_sets import SECRET_MASK_SCENARIOS, prepare_benchmark, prepare_uploaded_evaluation, secret_seed
+from exact.evaluation_sets import (
+    SECRET_MASK_SCENARIOS,
+    dense_scoring_estimate,
+    prepare_benchmark,
+    prepare_uploaded_evaluation,
+    secret_seed,
+)
 from exact.metrics import METRICS
 from exact.storage import MediaStorage, UploadedFile
 from exact.trained_models import TrainingPlan, architecture_label, models_available
@@ -147,18 +153,13 @@ def _preview(spec: BenchmarkSpec) -> None:
 
 
 NO_MODEL = "none"
-# Scoring a dense 64×64 sample costs about a second of CPU (the exact EMD; docs/architecture.md, "Parallel scoring").
-SECONDS_PER_DENSE_64_SAMPLE = 1.0
 
 
 def _scoring_time_warning(spec: BenchmarkSpec) -> None:
     """Say so when one submission's scoring would outlast the server's budget (EXACT_SCORING_SECONDS)."""
-    if int(spec.size) != 64:
-        return
     from ui.runtime import get_settings
 
-    evaluation_samples = round(spec.n_samples * float(spec.splits[2]))
-    needed = evaluation_samples * SECONDS_PER_DENSE_64_SAMPLE
+    evaluation_samples, needed = dense_scoring_estimate(spec)
     budget = get_settings().scoring_seconds
     if needed > budget:
         st.warning(
